@@ -1,0 +1,58 @@
+"""brinery: persist Python objects holding big numpy arrays into one file, fast and exactly.
+
+``dump(obj, "model.pkl.zst")`` streams the arrays' memory straight into the file (compressed on
+every core if asked), and ``load(path)`` reads it straight back into the new arrays.
+"""
+
+from __future__ import annotations
+
+from .api import dump, load
+from .compressor import Compressor, StreamCompressor, StreamDecompressor
+from .errors import (
+    BrineryError,
+    CompressorNotInstalledError,
+    CorruptFileError,
+    DumpError,
+    InvalidArgumentError,
+    RegistrationError,
+    TruncatedFileError,
+    UnknownFormatError,
+    UnsupportedVersionError,
+)
+from .plugins import PluginWarning, hookimpl, registry
+
+
+def register_compressor(name: str, compressor: Compressor, force: bool = False) -> None:
+    """Make ``compressor`` available as ``compress=name``, by its extensions and its magic.
+
+    A name, extension or magic number that is taken (or a magic that is a prefix of another's,
+    or shorter than 2 bytes) raises :class:`RegistrationError` unless ``force`` is true.
+    """
+    registry().register(name, compressor, force=force)
+
+
+def compressors() -> dict[str, Compressor]:
+    """The registered compressors by name (built-in, from plugins, and registered by code)."""
+    return registry().snapshot()
+
+
+__all__ = [
+    "BrineryError",
+    "Compressor",
+    "CompressorNotInstalledError",
+    "CorruptFileError",
+    "DumpError",
+    "InvalidArgumentError",
+    "PluginWarning",
+    "RegistrationError",
+    "StreamCompressor",
+    "StreamDecompressor",
+    "TruncatedFileError",
+    "UnknownFormatError",
+    "UnsupportedVersionError",
+    "compressors",
+    "dump",
+    "hookimpl",
+    "load",
+    "register_compressor",
+]

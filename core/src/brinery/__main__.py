@@ -1,0 +1,5 @@
+"""``python -m brinery``: the same as the ``brinery`` command."""
+
+from .cli import main
+
+raise SystemExit(main())

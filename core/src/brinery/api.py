@@ -1,0 +1,223 @@
+"""``dump`` and ``load``: target -> compressed writer -> stream writer -> pickler, and back."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from typing import IO, Any
+
+from . import rebuild
+from .atomic import replacing
+from .compress_argument import NOT_GIVEN, Compression, resolve_compression
+from .compressor import Compressor
+from .errors import (
+    BrineryError,
+    CorruptFileError,
+    DumpError,
+    InvalidArgumentError,
+    UnknownFormatError,
+)
+from .format.layout import BUFFER_RECORD, STREAM_MAGIC
+from .format.reader import StreamReader
+from .format.writer import StreamWriter
+from .pickler import BrineryPickler
+from .plugins import registry
+from .streams.frame_reader import FrameReader
+from .streams.frame_writer import FrameWriter
+from .streams.source import Source
+
+DEFAULT_PROTOCOL = 5
+#: Bytes looked at to recognise a stream: enough for the longest magic number in use.
+DETECTION_BYTES = 16
+#: Read buffer for files brinery opens itself.
+FILE_BUFFER_BYTES = 1 << 20
+
+
+def dump(
+    value: Any,
+    target: str | os.PathLike[str] | IO[bytes],
+    compress: Any = NOT_GIVEN,
+    protocol: int | None = None,
+    *,
+    threads: int | None = None,
+) -> list[str]:
+    """Write ``value`` to ``target`` (a path or a writable binary file object).
+
+    ``compress``: ``False``/``0`` for none, ``True`` for zlib, an int 1-9 for zlib at that level,
+    a compressor name, or ``(name, level)`` in the compressor's own levels.  When not given it
+    follows the path's extension (``.gz``, ``.xz``, ``.zst``...).  ``threads`` compress in
+    parallel (default: every core).  Writing to a path is atomic: on failure the previous file
+    is left as it was.  Returns ``[path]``, or ``[]`` for a file object.
+    """
+    protocol = _checked_protocol(protocol)
+    threads = _checked_threads(threads)
+    if isinstance(target, (str, os.PathLike)):
+        compression = resolve_compression(compress, os.fspath(target))
+        with replacing(target) as file:
+            _write(value, file, compression, protocol, threads)
+        return [os.fspath(target)]
+    if not callable(getattr(target, "write", None)):
+        raise InvalidArgumentError(
+            f"cannot dump into {target!r}: give a path or a writable binary file object"
+        )
+    _write(value, target, resolve_compression(compress, None), protocol, threads)
+    return []
+
+
+def load(source: str | os.PathLike[str] | IO[bytes]) -> Any:
+    """Read one object from ``source`` (a path or a readable binary file object).
+
+    The compressor is recognised from the data's first bytes, never from the file name.  A file
+    object is left positioned right after the object's stream, so several objects dumped one
+    after another into one stream load one after another.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb", buffering=FILE_BUFFER_BYTES) as file:
+            input_ = Source(file, owned=True)
+            value = _read(input_)
+            if not input_.at_end():
+                raise CorruptFileError(
+                    f"{os.fspath(source)!r} has data after the end of the brinery stream "
+                    f"(at byte {input_.position})"
+                )
+            return value
+    if not callable(getattr(source, "read", None)):
+        raise InvalidArgumentError(
+            f"cannot load from {source!r}: give a path or a readable binary file object"
+        )
+    input_ = Source(source)
+    try:
+        return _read(input_)
+    finally:
+        input_.release()
+
+
+# -- writing ---------------------------------------------------------------------------------
+
+
+def _write(
+    value: Any, file: IO[bytes], compression: Compression | None, protocol: int, threads: int
+) -> None:
+    sink: Any = file if compression is None else _open_writer(compression, file, threads)
+    try:
+        stream = StreamWriter(sink)
+        try:
+            BrineryPickler(stream, protocol).dump(value)
+        except (BrineryError, OSError, MemoryError):
+            raise
+        except Exception as error:
+            raise DumpError(
+                f"cannot dump {type(value).__name__} object: {type(error).__name__}: {error}"
+            ) from error
+        stream.finish()
+    except BaseException:
+        if sink is not file:
+            abort = getattr(sink, "abort", None)
+            if abort is not None:
+                abort()
+        raise
+    if sink is not file:
+        sink.close()
+
+
+def _open_writer(compression: Compression, file: IO[bytes], threads: int) -> IO[bytes]:
+    compressor, level = compression
+    if type(compressor).open_writer is Compressor.open_writer:
+        return FrameWriter(file, compressor, level, threads=threads)  # type: ignore[return-value]
+    return compressor.open_writer(file, level)
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+def _read(source: Source) -> Any:
+    head = source.peek(DETECTION_BYTES)
+    if head.startswith(STREAM_MAGIC):
+        return _unpickle(StreamReader(source))
+    if not head:
+        raise UnknownFormatError("the data is empty: there is no brinery stream in it")
+    compressor = registry().detect(head)
+    if compressor is None:
+        raise UnknownFormatError(_describe_unknown(head))
+    if type(compressor).open_reader is Compressor.open_reader:
+        frames = FrameReader(source, compressor)
+        value = _unpickle(_inner_stream(frames, compressor))
+        frames.finish()
+        return value
+    # A compressor with its own reader: it may read ahead, so nothing can follow its stream.
+    return _unpickle(_inner_stream(compressor.open_reader(source), compressor))  # type: ignore[arg-type]
+
+
+def _inner_stream(stream: Any, compressor: Compressor) -> StreamReader:
+    try:
+        return StreamReader(stream, what=f"the {compressor.name} data")
+    except UnknownFormatError:
+        raise UnknownFormatError(
+            f"the {compressor.name} data does not hold a brinery stream (a file compressed with "
+            f"{compressor.name} from something else?)"
+        ) from None
+
+
+def _unpickle(stream: StreamReader) -> Any:
+    token = rebuild.CURRENT_STREAM.set(stream)
+    try:
+        unpickler = pickle.Unpickler(stream, buffers=_OutOfBandBuffers(stream))
+        try:
+            value = unpickler.load()
+        except (pickle.UnpicklingError, EOFError) as error:
+            if isinstance(error, BrineryError):
+                raise
+            raise CorruptFileError(f"the pickle data is corrupt: {error}") from error
+        stream.finish()
+        return value
+    finally:
+        rebuild.CURRENT_STREAM.reset(token)
+
+
+class _OutOfBandBuffers:
+    """The ``buffers=`` iterator: hands ``NEXT_BUFFER`` the stream's buffer records in order."""
+
+    def __init__(self, stream: StreamReader) -> None:
+        self._stream = stream
+
+    def __iter__(self) -> _OutOfBandBuffers:
+        return self
+
+    def __next__(self) -> Any:
+        return self._stream.take_memory(BUFFER_RECORD)
+
+
+def _describe_unknown(head: bytes) -> str:
+    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
+        return (
+            "the data is a plain pickle (or a joblib file), not a brinery stream: it does not "
+            "start with brinery's magic number or a known compressor's"
+        )
+    return (
+        f"the data is not a brinery stream: it starts with {head[:8].hex(' ')}, which is "
+        "neither brinery's magic number nor that of an installed compressor "
+        f"({', '.join(sorted(registry().snapshot()))})"
+    )
+
+
+def _checked_protocol(protocol: int | None) -> int:
+    if protocol is None:
+        return DEFAULT_PROTOCOL
+    if isinstance(protocol, bool) or not isinstance(protocol, int) or not (
+        0 <= protocol <= pickle.HIGHEST_PROTOCOL
+    ):
+        raise InvalidArgumentError(
+            f"protocol={protocol!r} is not valid: use a pickle protocol from 0 to "
+            f"{pickle.HIGHEST_PROTOCOL}, or None for {DEFAULT_PROTOCOL}"
+        )
+    return protocol
+
+
+def _checked_threads(threads: int | None) -> int:
+    if threads is None:
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+            os.cpu_count() or 1
+        )
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise InvalidArgumentError(f"threads={threads!r} is not valid: use an int of at least 1")
+    return threads

@@ -1,0 +1,1 @@
+"""The compressors brinery ships: those the Python standard library can drive."""

@@ -1,0 +1,161 @@
+"""The compressors of the Python standard library: zlib, gzip, bz2, lzma ("alone") and xz.
+
+They register through the same plugin hook as any plugin (see :func:`register_compressors`).
+Default levels follow joblib (3): large numeric data gains little from slower levels.
+"""
+
+from __future__ import annotations
+
+import bz2
+import lzma
+import zlib
+
+from ..compressor import MIB, Compressor, StreamCompressor, StreamDecompressor
+from ..plugins import RegisterCompressor, hookimpl
+
+
+class ZlibStyleDecompressor:
+    """``zlib.decompressobj`` with the ``bz2.BZ2Decompressor`` interface the core reads with.
+
+    zlib hands input it could not use back as ``unconsumed_tail``; this keeps it instead and
+    says ``needs_input`` is false while it holds some, or while output may still be pending.
+    """
+
+    def __init__(self, wbits: int) -> None:
+        self._zlib = zlib.decompressobj(wbits)
+        self._tail = b""
+        self._needs_input = True
+
+    @property
+    def eof(self) -> bool:
+        return self._zlib.eof
+
+    @property
+    def unused_data(self) -> bytes:
+        return self._zlib.unused_data
+
+    @property
+    def needs_input(self) -> bool:
+        return self._needs_input and not self._zlib.eof
+
+    def decompress(self, data: bytes, /, max_length: int = -1) -> bytes:
+        if self._tail:
+            data = self._tail + data
+        output = self._zlib.decompress(data, max_length if max_length > 0 else 0)
+        self._tail = self._zlib.unconsumed_tail
+        self._needs_input = not self._tail and not (0 < max_length == len(output))
+        return output
+
+
+class ZlibCompressor(Compressor):
+    """The zlib format (RFC 1950), as joblib's ``.z`` files.
+
+    Frames are concatenated zlib streams; brinery reads them all, while ``zlib.decompress`` and
+    other single-stream readers stop after the first (see docs/format.md).
+    """
+
+    name = "zlib"
+    magic = b"\x78\x9c"
+    # The second header byte records the level class: 01 (0-1), 5e (2-5), 9c (6), da (7-9).
+    alternative_magics = (b"\x78\x01", b"\x78\x5e", b"\x78\xda")
+    extensions = (".z",)
+    levels = range(0, 10)
+    default_level = 3
+    errors = (zlib.error,)
+
+    def new_compressor(self, level: int) -> StreamCompressor:
+        return zlib.compressobj(level, zlib.DEFLATED, 15)
+
+    def new_decompressor(self) -> StreamDecompressor:
+        return ZlibStyleDecompressor(15)
+
+
+class GzipCompressor(Compressor):
+    """The gzip format (RFC 1952); each frame is a gzip member, which ``gzip -d`` joins."""
+
+    name = "gzip"
+    magic = b"\x1f\x8b"
+    extensions = (".gz",)
+    levels = range(0, 10)
+    default_level = 3
+    errors = (zlib.error,)
+
+    def new_compressor(self, level: int) -> StreamCompressor:
+        return zlib.compressobj(level, zlib.DEFLATED, 31)
+
+    def new_decompressor(self) -> StreamDecompressor:
+        return ZlibStyleDecompressor(31)
+
+
+class Bz2Compressor(Compressor):
+    """The bzip2 format; each frame is a bzip2 stream, which ``bzip2 -d`` joins."""
+
+    name = "bz2"
+    magic = b"BZh"
+    extensions = (".bz2",)
+    levels = range(1, 10)
+    default_level = 3
+    errors = (OSError, EOFError, ValueError)
+
+    def new_compressor(self, level: int) -> StreamCompressor:
+        return bz2.BZ2Compressor(level)
+
+    def new_decompressor(self) -> StreamDecompressor:
+        return bz2.BZ2Decompressor()
+
+
+class XzCompressor(Compressor):
+    """The xz format with a CRC-64 check; each frame is an xz stream, which ``xz -d`` joins."""
+
+    name = "xz"
+    magic = b"\xfd7zXZ\x00"
+    extensions = (".xz",)
+    levels = range(0, 10)
+    default_level = 3
+    frame_size = 8 * MIB
+    errors = (lzma.LZMAError, EOFError)
+
+    def new_compressor(self, level: int) -> StreamCompressor:
+        return lzma.LZMACompressor(lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, preset=level)
+
+    def new_decompressor(self) -> StreamDecompressor:
+        return lzma.LZMADecompressor(lzma.FORMAT_XZ)
+
+
+class LzmaAloneCompressor(Compressor):
+    """The legacy ``.lzma`` ("LZMA alone") format, as joblib writes it.
+
+    Its readers (``xz --format=lzma``, ``unlzma``) stop after one stream, so brinery writes a
+    single frame: no parallel compression for this format.
+    """
+
+    name = "lzma"
+    # Properties byte 0x5d (lc=3, lp=0, pb=2), then a power-of-two dictionary size >= 64 KiB.
+    magic = b"\x5d\x00\x00"
+    extensions = (".lzma",)
+    levels = range(0, 10)
+    default_level = 3
+    frame_size = None
+    errors = (lzma.LZMAError, EOFError)
+
+    def new_compressor(self, level: int) -> StreamCompressor:
+        return lzma.LZMACompressor(lzma.FORMAT_ALONE, preset=level)
+
+    def new_decompressor(self) -> StreamDecompressor:
+        return lzma.LZMADecompressor(lzma.FORMAT_ALONE)
+
+
+STANDARD_LIBRARY_COMPRESSORS: tuple[Compressor, ...] = (
+    ZlibCompressor(),
+    GzipCompressor(),
+    Bz2Compressor(),
+    LzmaAloneCompressor(),
+    XzCompressor(),
+)
+
+
+@hookimpl
+def register_compressors(register: RegisterCompressor) -> None:
+    """Register the standard-library compressors, exactly as a plugin would."""
+    for compressor in STANDARD_LIBRARY_COMPRESSORS:
+        register(compressor)

@@ -1,0 +1,1 @@
+"""The brinery stream format: a header, then records of pickle bytes and raw array memory."""

@@ -1,0 +1,43 @@
+"""The byte layout of a brinery stream (docs/format.md describes it for other implementations).
+
+A stream is a 16-byte header followed by records.  Each record is a 16-byte header, zero
+padding, and a payload.  Pickle records carry the pickle stream in pieces; array and buffer
+records carry raw memory, padded so that the payload starts at a multiple of 64 bytes from the
+start of the stream (a memory-mapped loader can then map it in place); the end record closes the
+stream.  All integers are little-endian.
+"""
+
+from __future__ import annotations
+
+import struct
+
+#: First bytes of every uncompressed brinery stream: a high-bit byte (catches 7-bit transports),
+#: a name, CR LF (catches newline translation), Ctrl-Z and LF, as PNG does.
+STREAM_MAGIC = b"\x89BRN\r\n\x1a\n"
+FORMAT_MAJOR = 1
+FORMAT_MINOR = 0
+
+#: magic (8s), major (B), minor (B), flags (H), reserved (I, zero).
+STREAM_HEADER = struct.Struct("<8sBBHI")
+#: kind (B), padding length (B), flags (H), reserved (I, zero), payload length (Q).
+RECORD_HEADER = struct.Struct("<BBHIQ")
+
+#: Raw memory payloads start at a multiple of this many bytes from the start of the stream.
+ALIGNMENT = 64
+
+PICKLE_RECORD = ord("P")
+ARRAY_RECORD = ord("A")
+BUFFER_RECORD = ord("B")
+END_RECORD = ord("E")
+
+RECORD_NAMES = {
+    PICKLE_RECORD: "pickle",
+    ARRAY_RECORD: "array",
+    BUFFER_RECORD: "buffer",
+    END_RECORD: "end",
+}
+
+
+def padding_before_payload(offset: int) -> int:
+    """Zero bytes to put after a record header starting at ``offset`` to align its payload."""
+    return -(offset + RECORD_HEADER.size) % ALIGNMENT

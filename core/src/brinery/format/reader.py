@@ -1,0 +1,223 @@
+"""Reads a brinery stream: serves the pickle bytes to the unpickler, raw memory to the arrays.
+
+The pickler writes an array's memory the moment it meets the array, before the pickle bytes that
+rebuild it, so raw memory records come first; the reader reads each one, when it reaches it,
+straight into freshly allocated memory (no intermediate copy) and queues it until the unpickler
+asks for it.  Array records are claimed by :mod:`brinery.rebuild`, buffer records by pickle's
+``NEXT_BUFFER`` opcode.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Protocol
+
+import numpy as np
+
+from ..errors import (
+    BrineryError,
+    CorruptFileError,
+    TruncatedFileError,
+    UnknownFormatError,
+    UnsupportedVersionError,
+)
+from .layout import (
+    ARRAY_RECORD,
+    BUFFER_RECORD,
+    END_RECORD,
+    FORMAT_MAJOR,
+    PICKLE_RECORD,
+    RECORD_HEADER,
+    RECORD_NAMES,
+    STREAM_HEADER,
+    STREAM_MAGIC,
+)
+
+LINE_CHUNK = 1 << 16
+
+
+class Readable(Protocol):
+    def readinto(self, buffer: Any, /) -> int | None: ...
+
+
+class StreamReader:
+    """The unpickler's file object (``read``, ``readinto``, ``readline``; no ``peek``, so the
+    unpickler never reads ahead of what it consumes) and the source of raw memory records."""
+
+    def __init__(self, stream: Readable, *, what: str = "the data") -> None:
+        self._stream = stream
+        self._what = what
+        self._offset = 0
+        self._pickle_left = 0  # bytes of the current pickle record not yet read
+        self._held = b""  # pickle bytes read ahead by readline
+        self._memory: deque[tuple[int, np.ndarray]] = deque()
+        self._ended = False
+        self._read_stream_header()
+
+    # -- the unpickler's file interface ----------------------------------------------------
+
+    def read(self, size: int = -1) -> bytes:
+        if size < 0:
+            parts = [self._take_held(len(self._held))]
+            while self._open_pickle_record():
+                parts.append(self._read_pickle(self._pickle_left))
+            return b"".join(parts)
+        if not self._held and size <= self._pickle_left:
+            return self._read_pickle(size)
+        parts = [self._take_held(size)]
+        missing = size - len(parts[0])
+        while missing and self._open_pickle_record():
+            part = self._read_pickle(min(missing, self._pickle_left))
+            parts.append(part)
+            missing -= len(part)
+        return b"".join(parts)
+
+    def readinto(self, buffer: Any) -> int:
+        target = memoryview(buffer).cast("B")
+        held = self._take_held(len(target))
+        target[: len(held)] = held
+        filled = len(held)
+        while filled < len(target) and self._open_pickle_record():
+            take = min(len(target) - filled, self._pickle_left)
+            self._fill(target[filled : filled + take], "pickle data")
+            self._pickle_left -= take
+            filled += take
+        return filled
+
+    def readline(self) -> bytes:
+        parts = []
+        while True:
+            newline = self._held.find(b"\n")
+            if newline >= 0:
+                parts.append(self._take_held(newline + 1))
+                return b"".join(parts)
+            parts.append(self._take_held(len(self._held)))
+            if not self._open_pickle_record():
+                return b"".join(parts)
+            self._held = self._read_pickle(min(LINE_CHUNK, self._pickle_left))
+
+    # -- raw memory ------------------------------------------------------------------------
+
+    def take_memory(self, kind: int) -> np.ndarray:
+        """The next raw memory record, which must be of ``kind``, as a uint8 array."""
+        while not self._memory:
+            if self._pickle_left or self._held or self._ended:
+                raise CorruptFileError(
+                    f"the pickle data asks for {RECORD_NAMES[kind]} data that {self._what} "
+                    "does not hold where it should"
+                )
+            self._next_record(stop_at_pickle=True)
+            if self._pickle_left:
+                # Written by another producer order: keep the pickle record for later reads.
+                self._held = self._read_pickle(self._pickle_left)
+        found_kind, memory = self._memory.popleft()
+        if found_kind != kind:
+            raise CorruptFileError(
+                f"the pickle data asks for {RECORD_NAMES[kind]} data but the next record in "
+                f"{self._what} holds {RECORD_NAMES[found_kind]} data"
+            )
+        return memory
+
+    # -- the end ---------------------------------------------------------------------------
+
+    def finish(self) -> None:
+        """Check that the stream ends right after the pickle: only the end record may follow."""
+        if self._held or self._pickle_left:
+            raise CorruptFileError(f"{self._what} holds more pickle data after the pickle's end")
+        while not self._ended:
+            self._next_record(stop_at_pickle=True)
+            if self._pickle_left:
+                raise CorruptFileError(
+                    f"{self._what} holds more pickle data after the pickle's end"
+                )
+        if self._memory:
+            raise CorruptFileError(
+                f"{self._what} holds {len(self._memory)} raw memory record(s) that the pickle "
+                "never used"
+            )
+
+    # -- records ---------------------------------------------------------------------------
+
+    def _read_stream_header(self) -> None:
+        head = self._read_exactly(STREAM_HEADER.size, "the stream header")
+        magic, major, minor, _flags, _reserved = STREAM_HEADER.unpack(head)
+        if magic != STREAM_MAGIC:
+            raise UnknownFormatError(f"{self._what} is not a brinery stream")
+        if major > FORMAT_MAJOR:
+            raise UnsupportedVersionError(
+                f"{self._what} uses brinery format {major}.{minor}, newer than the "
+                f"{FORMAT_MAJOR}.x this version of brinery reads: upgrade brinery to load it"
+            )
+
+    def _open_pickle_record(self) -> bool:
+        """Make sure pickle bytes are at hand; false when the stream has no more."""
+        while not self._pickle_left:
+            if self._ended:
+                return False
+            self._next_record(stop_at_pickle=True)
+        return True
+
+    def _next_record(self, *, stop_at_pickle: bool) -> None:
+        start = self._offset
+        head = self._read_exactly(RECORD_HEADER.size, "a record header")
+        kind, padding, _flags, _reserved, size = RECORD_HEADER.unpack(head)
+        if kind == PICKLE_RECORD:
+            self._pickle_left = size
+        elif kind in (ARRAY_RECORD, BUFFER_RECORD):
+            if padding:
+                self._read_exactly(padding, "record padding")
+            self._memory.append((kind, self._read_memory(size, start)))
+        elif kind == END_RECORD:
+            self._ended = True
+        else:
+            raise CorruptFileError(
+                f"{self._what} has an unknown record kind {kind:#04x} at byte {start} of the "
+                "stream"
+            )
+
+    def _read_memory(self, size: int, start: int) -> np.ndarray:
+        try:
+            memory = np.empty(size, dtype=np.uint8)
+        except (MemoryError, ValueError) as error:
+            raise CorruptFileError(
+                f"the record at byte {start} of {self._what} declares {size} bytes, more than "
+                "can be allocated"
+            ) from error
+        self._fill(memoryview(memory), f"the {size}-byte record at byte {start}")
+        return memory
+
+    def _read_pickle(self, size: int) -> bytes:
+        data = bytearray(size)
+        self._fill(memoryview(data), "pickle data")
+        self._pickle_left -= size
+        return bytes(data)
+
+    def _take_held(self, size: int) -> bytes:
+        taken, self._held = self._held[:size], self._held[size:]
+        return taken
+
+    def _read_exactly(self, size: int, what: str) -> bytes:
+        data = bytearray(size)
+        self._fill(memoryview(data), what)
+        return bytes(data)
+
+    def _fill(self, target: memoryview, what: str) -> None:
+        """Fill ``target`` from the stream, turning any failure into a brinery error."""
+        filled = 0
+        while filled < len(target):
+            try:
+                got = self._stream.readinto(target[filled:])
+            except BrineryError:
+                raise
+            except Exception as error:  # an opaque codec's own exception
+                raise CorruptFileError(
+                    f"{self._what} cannot be read at byte {self._offset + filled} of the "
+                    f"stream: {type(error).__name__}: {error}"
+                ) from error
+            if not got:
+                raise TruncatedFileError(
+                    f"{self._what} ends in the middle of {what} (at byte "
+                    f"{self._offset + filled} of the stream)"
+                )
+            filled += got
+        self._offset += filled

@@ -1,0 +1,69 @@
+"""Writes a brinery stream: the header, pickle records, raw memory records and the end record."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import IO, Any
+
+from ..errors import DumpError
+from .layout import (
+    END_RECORD,
+    FORMAT_MAJOR,
+    FORMAT_MINOR,
+    PICKLE_RECORD,
+    RECORD_HEADER,
+    STREAM_HEADER,
+    STREAM_MAGIC,
+    padding_before_payload,
+)
+
+_ZEROS = bytes(64)
+
+
+class StreamWriter:
+    """The file object the pickler writes to; raw memory goes around the pickler as records.
+
+    ``write`` (called by the pickler) wraps each piece of pickle output in a pickle record;
+    :meth:`write_memory` writes an array's or buffer's memory as one aligned record, block by
+    block, straight from that memory.
+    """
+
+    def __init__(self, sink: IO[bytes]) -> None:
+        self._sink = sink
+        self._offset = 0
+        self._put(STREAM_HEADER.pack(STREAM_MAGIC, FORMAT_MAJOR, FORMAT_MINOR, 0, 0))
+
+    def write(self, data: Any) -> int:
+        """Write pickle output (the pickler's ``file.write``)."""
+        size = memoryview(data).nbytes
+        if size:
+            self._put(RECORD_HEADER.pack(PICKLE_RECORD, 0, 0, 0, size))
+            self._put(data)
+        return size
+
+    def write_memory(self, kind: int, size: int, blocks: Iterable[memoryview]) -> None:
+        """Write one aligned record of ``size`` bytes from ``blocks`` (byte views, in order)."""
+        padding = padding_before_payload(self._offset)
+        self._put(RECORD_HEADER.pack(kind, padding, 0, 0, size) + _ZEROS[:padding])
+        written = 0
+        for block in blocks:
+            self._put(block)
+            written += block.nbytes
+        if written != size:
+            raise DumpError(
+                f"an array changed size while it was being written ({written} bytes instead "
+                f"of {size})"
+            )
+
+    def finish(self) -> None:
+        """Write the end record; the stream is complete after it."""
+        self._put(RECORD_HEADER.pack(END_RECORD, 0, 0, 0, 0))
+
+    def _put(self, data: Any) -> None:
+        view = memoryview(data).cast("B")
+        written = self._sink.write(view)
+        # Raw (unbuffered) files may write less than asked; buffered ones return None or all.
+        while written is not None and written < len(view):
+            view = view[written:]
+            written = self._sink.write(view)
+        self._offset += memoryview(data).nbytes

@@ -1,0 +1,140 @@
+"""The pickler: the C ``pickle.Pickler``, with arrays' memory written around it as records.
+
+``reducer_override`` meets every ndarray before numpy's own reduction (which would copy non-
+contiguous arrays and subclasses through ``tobytes``).  A large array's memory is written to the
+stream right there, as an aligned raw-memory record, straight from the array (in blocks, for a
+non-contiguous array); the pickle only records how to rebuild it (:mod:`brinery.rebuild`).  Small
+arrays travel inside the pickle.  Any other out-of-band ``PickleBuffer`` (protocol 5) becomes a
+raw-memory record the same way.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from . import rebuild
+from .format.layout import ARRAY_RECORD, BUFFER_RECORD
+from .format.writer import StreamWriter
+
+#: Arrays and buffers smaller than this travel inside the pickle: a record costs more than it saves.
+OUT_OF_BAND_MIN_BYTES = 4096
+#: Non-contiguous arrays are copied to contiguous memory this much at a time.
+BLOCK_BYTES = 4 << 20
+#: dtype kinds whose memory is self-contained (no object pointers, no out-of-line storage).
+_PLAIN_KINDS = frozenset("biufcmMSUV")
+
+Reduction = tuple[Any, ...]
+
+
+class BrineryPickler(pickle.Pickler):
+    """``pickle.Pickler`` writing to a :class:`StreamWriter`, arrays' memory out of band."""
+
+    def __init__(self, stream: StreamWriter, protocol: int) -> None:
+        callback = self._buffer_callback if protocol >= 5 else None
+        super().__init__(stream, protocol=protocol, buffer_callback=callback)
+        self._stream = stream
+        self._dtype_tokens: dict[np.dtype, np.dtype | str] = {}
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, np.ndarray):
+            return self._reduce_array(obj)
+        return NotImplemented
+
+    def _buffer_callback(self, buffer: pickle.PickleBuffer) -> bool:
+        """Write a large out-of-band buffer as a record; keep small ones in the pickle."""
+        memory = buffer.raw()
+        if memory.nbytes < OUT_OF_BAND_MIN_BYTES:
+            return True
+        self._stream.write_memory(BUFFER_RECORD, memory.nbytes, [memory])
+        return False
+
+    def _reduce_array(self, array: np.ndarray) -> Any:
+        if not _has_plain_memory(array.dtype):
+            return NotImplemented  # object arrays and the like: numpy's own pickling
+        cls = type(array)
+        if cls is np.ndarray or isinstance(array, np.memmap):
+            return self._reduce_plain(array)
+        if isinstance(array, np.ma.MaskedArray):
+            return (
+                rebuild.masked_array,
+                (cls, array._data, array._mask, array._fill_value, array._hardmask),
+            )
+        if _uses_ndarray_reduction(cls):
+            state = getattr(array, "__dict__", None) or None
+            return (rebuild.subclass_view, (cls, array.view(np.ndarray), state))
+        return NotImplemented  # a subclass with its own reduction: respect it
+
+    def _reduce_plain(self, array: np.ndarray) -> Reduction:
+        order = memory_order(array)
+        dtype = self._dtype_token(array.dtype)
+        if array.nbytes < OUT_OF_BAND_MIN_BYTES:
+            memory = contiguous_bytes(array, order)
+            data = bytearray(memory) if array.flags.writeable else bytes(memory)
+            return (rebuild.array_in_band, (dtype, array.shape, order, data))
+        self._stream.write_memory(ARRAY_RECORD, array.nbytes, memory_blocks(array, order))
+        return (rebuild.array, (dtype, array.shape, order, bool(array.flags.writeable)))
+
+    def _dtype_token(self, dtype: np.dtype) -> np.dtype | str:
+        """A dtype's string form where it says everything (``'<f8'``), else the dtype itself."""
+        token = self._dtype_tokens.get(dtype)
+        if token is None:
+            token = dtype
+            if dtype.fields is None and dtype.subdtype is None and dtype.metadata is None:
+                if np.dtype(dtype.str) == dtype:
+                    token = dtype.str
+            self._dtype_tokens[dtype] = token
+        return token
+
+
+def _has_plain_memory(dtype: np.dtype) -> bool:
+    return dtype.kind in _PLAIN_KINDS and not dtype.hasobject and type(dtype).__module__.startswith(
+        "numpy"
+    )
+
+
+def _uses_ndarray_reduction(cls: type) -> bool:
+    """Whether ``cls`` pickles as ndarray does (so its data plus ``__dict__`` is all of it)."""
+    return all(
+        getattr(cls, name) is getattr(np.ndarray, name)
+        for name in ("__reduce__", "__reduce_ex__", "__setstate__")
+    )
+
+
+def memory_order(array: np.ndarray) -> str:
+    """'C' or 'F': the order the loaded array will have, the array's own where it has one."""
+    if array.flags.c_contiguous:
+        return "C"
+    if array.flags.f_contiguous:
+        return "F"
+    strides = [abs(stride) for stride, n in zip(array.strides, array.shape) if n > 1]
+    return "F" if strides and strides == sorted(strides) and strides[0] < strides[-1] else "C"
+
+
+def contiguous_bytes(array: np.ndarray, order: str) -> memoryview:
+    """The array's bytes in ``order`` as a byte view (a copy only if not contiguous that way)."""
+    flat = np.ravel(array, order=order)  # type: ignore[call-overload]
+    if not flat.dtype.itemsize:
+        return memoryview(b"")
+    return memoryview(flat.view(np.uint8))
+
+
+def memory_blocks(array: np.ndarray, order: str) -> Iterator[memoryview]:
+    """The array's bytes in ``order``, as views of its memory or as copies of bounded size."""
+    contiguous = array.flags.c_contiguous if order == "C" else array.flags.f_contiguous
+    if contiguous or array.nbytes <= BLOCK_BYTES or array.ndim == 0:
+        yield contiguous_bytes(array, order)
+        return
+    axis = 0 if order == "C" else array.ndim - 1
+    length = array.shape[axis]
+    step = max(1, BLOCK_BYTES // max(1, array.nbytes // length))
+    for start in range(0, length, step):
+        block = array[start : start + step] if axis == 0 else array[..., start : start + step]
+        if step == 1 and block.nbytes > BLOCK_BYTES:
+            # One slice is still too big: go one axis deeper.
+            yield from memory_blocks(block[0] if axis == 0 else block[..., 0], order)
+        else:
+            yield contiguous_bytes(block, order)

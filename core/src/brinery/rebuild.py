@@ -1,0 +1,92 @@
+"""The functions brinery files call on load to rebuild arrays.
+
+Their module and names are written into every file (pickle refers to them as globals), so they
+are part of the format: never rename them, only add new ones.  Each takes plain, checkable data
+(a dtype, a shape, an order) and never runs numpy's ``__setstate__``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import math
+from typing import Any
+
+import numpy as np
+
+from .errors import BrineryError, CorruptFileError
+from .format.layout import ARRAY_RECORD
+
+#: The stream being loaded, for the rebuild functions that take an array record from it.
+CURRENT_STREAM: contextvars.ContextVar[Any] = contextvars.ContextVar("brinery_current_stream")
+
+
+def array(dtype: np.dtype | str, shape: tuple[int, ...], order: str, writeable: bool) -> np.ndarray:
+    """Rebuild an array whose memory is the next array record of the stream being loaded."""
+    try:
+        stream = CURRENT_STREAM.get()
+    except LookupError:
+        raise BrineryError(
+            "brinery.rebuild.array called outside brinery.load: this pickle stream must be "
+            "loaded with brinery.load"
+        ) from None
+    dtype, shape, order = _checked(dtype, shape, order)
+    memory = stream.take_memory(ARRAY_RECORD)
+    result = _view(memory, dtype, shape, order)
+    if not writeable:
+        result.flags.writeable = False
+    return result
+
+
+def array_in_band(
+    dtype: np.dtype | str, shape: tuple[int, ...], order: str, data: bytes | bytearray
+) -> np.ndarray:
+    """Rebuild a small array whose memory is in the pickle (``bytes``: read-only)."""
+    dtype, shape, order = _checked(dtype, shape, order)
+    return _view(np.frombuffer(data, dtype=np.uint8), dtype, shape, order)
+
+
+def subclass_view(cls: type, base: np.ndarray, state: dict[str, Any] | None) -> np.ndarray:
+    """Rebuild an ndarray subclass instance as a view of its data, with its attributes."""
+    if not (isinstance(cls, type) and issubclass(cls, np.ndarray)):
+        raise CorruptFileError(f"{cls!r} is not an ndarray subclass")
+    result = base.view(cls)
+    if state:
+        result.__dict__.update(state)
+    return result
+
+
+def masked_array(
+    cls: type, data: np.ndarray, mask: Any, fill_value: Any, hard_mask: bool
+) -> np.ma.MaskedArray:
+    """Rebuild a masked array (or a subclass) from its data and mask, without copying them."""
+    if not (isinstance(cls, type) and issubclass(cls, np.ma.MaskedArray)):
+        raise CorruptFileError(f"{cls!r} is not a MaskedArray subclass")
+    return np.ma.MaskedArray.__new__(
+        cls, data, mask=mask, fill_value=fill_value, hard_mask=hard_mask, copy=False
+    )
+
+
+def _checked(
+    dtype: np.dtype | str, shape: tuple[int, ...], order: str
+) -> tuple[np.dtype, tuple[int, ...], str]:
+    try:
+        dtype = np.dtype(dtype)
+    except (TypeError, ValueError) as error:
+        raise CorruptFileError(f"the file describes an invalid dtype {dtype!r}") from error
+    if (
+        not isinstance(shape, tuple)
+        or not all(isinstance(n, int) and n >= 0 for n in shape)
+        or order not in ("C", "F")
+    ):
+        raise CorruptFileError(f"the file describes an invalid array: {shape!r}, {order!r}")
+    return dtype, shape, order
+
+
+def _view(memory: np.ndarray, dtype: np.dtype, shape: tuple[int, ...], order: str) -> np.ndarray:
+    expected = math.prod(shape) * dtype.itemsize
+    if memory.nbytes != expected:
+        raise CorruptFileError(
+            f"an array of shape {shape} and dtype {dtype} needs {expected} bytes, but its data "
+            f"has {memory.nbytes}"
+        )
+    return np.ndarray(shape, dtype=dtype, buffer=memory, order=order)

@@ -1,0 +1,174 @@
+"""The registry of compressors: by name for ``compress=``, by extension for paths, by magic on load.
+
+Registration is strict, like numcodecs' and fsspec's registries: a name, an extension or a magic
+number already taken is an error unless ``force=True``, and so is a magic number that is a prefix
+of another (it would swallow the other's files on detection) or shorter than two bytes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+
+from .compressor import Compressor
+from .errors import CompressorNotInstalledError, InvalidArgumentError, RegistrationError
+from .format.layout import STREAM_MAGIC
+from .known_plugins import KNOWN_PLUGINS, KnownPlugin
+
+MIN_MAGIC_LENGTH = 2
+
+
+class Registry:
+    """Compressors by name, with checks that keep names, extensions and magics unambiguous."""
+
+    def __init__(self) -> None:
+        self._by_name: dict[str, Compressor] = {}
+        self._lock = threading.RLock()
+
+    def register(self, name: str, compressor: Compressor, *, force: bool = False) -> None:
+        """Add ``compressor`` under ``name``; see the module docstring for what is refused."""
+        _check_definition(name, compressor)
+        with self._lock:
+            clashes = self._clashes(name, compressor)
+            if clashes and not force:
+                raise RegistrationError(
+                    f"cannot register compressor {name!r}: "
+                    + "; ".join(reason for _, reason in clashes)
+                    + " (pass force=True to replace)"
+                )
+            for other, _ in clashes:
+                self._by_name.pop(other, None)
+            self._by_name[name] = compressor
+
+    def unregister(self, name: str) -> None:
+        with self._lock:
+            self._by_name.pop(name, None)
+
+    def snapshot(self) -> dict[str, Compressor]:
+        with self._lock:
+            return dict(self._by_name)
+
+    def by_name(self, name: str) -> Compressor:
+        """The compressor registered as ``name``; an error naming what exists otherwise."""
+        compressor = self._by_name.get(name)
+        if compressor is not None:
+            return compressor
+        known = _known_plugin(lambda plugin: plugin.compressor == name)
+        if known is not None:
+            raise _not_installed(known, f"compressor {name!r}")
+        raise InvalidArgumentError(
+            f"unknown compressor {name!r}; available: {', '.join(sorted(self._by_name)) or 'none'}"
+        )
+
+    def by_extension(self, path: str) -> Compressor | None:
+        """The compressor a file name's ending selects, if any (case-insensitive)."""
+        lowered = path.lower()
+        candidates = [
+            (extension, compressor)
+            for compressor in self._by_name.values()
+            for extension in compressor.extensions
+            if lowered.endswith(extension)
+        ]
+        if candidates:
+            return max(candidates, key=lambda pair: len(pair[0]))[1]
+        known = _known_plugin(lambda plugin: any(map(lowered.endswith, plugin.extensions)))
+        if known is not None:
+            raise _not_installed(known, f"the file name {path!r}")
+        return None
+
+    def detect(self, head: bytes) -> Compressor | None:
+        """The compressor whose magic number ``head`` starts with, if any."""
+        matches = [
+            (len(magic), compressor)
+            for compressor in self._by_name.values()
+            for magic in compressor.all_magics
+            if head.startswith(magic)
+        ]
+        if matches:
+            return max(matches, key=lambda pair: pair[0])[1]
+        known = _known_plugin(lambda plugin: head.startswith(plugin.magic))
+        if known is not None:
+            raise _not_installed(known, "this file")
+        return None
+
+    def _clashes(self, name: str, compressor: Compressor) -> list[tuple[str, str]]:
+        clashes = []
+        for other_name, other in self._by_name.items():
+            if other_name == name:
+                clashes.append((other_name, f"the name {name!r} is taken"))
+                continue
+            shared = set(compressor.extensions) & set(other.extensions)
+            if shared:
+                clashes.append((other_name, f"{other_name!r} has the extension {min(shared)!r}"))
+            for magic in compressor.all_magics:
+                for other_magic in other.all_magics:
+                    if magic.startswith(other_magic) or other_magic.startswith(magic):
+                        clashes.append(
+                            (
+                                other_name,
+                                f"the magic number {magic.hex(' ')} overlaps {other_name!r}'s "
+                                f"{other_magic.hex(' ')}",
+                            )
+                        )
+        return clashes
+
+
+def _check_definition(name: str, compressor: Compressor) -> None:
+    """Refuse definitions that could never work, whatever else is registered."""
+    if not isinstance(compressor, Compressor):
+        raise RegistrationError(
+            f"cannot register {compressor!r} as {name!r}: it is not a brinery.Compressor"
+        )
+    if not isinstance(name, str) or not name:
+        raise RegistrationError(f"a compressor name must be a non-empty str, not {name!r}")
+    if compressor.name and compressor.name != name:
+        raise RegistrationError(
+            f"cannot register {compressor!r} as {name!r}: its name attribute says "
+            f"{compressor.name!r}"
+        )
+    for magic in compressor.all_magics:
+        if not isinstance(magic, bytes) or len(magic) < MIN_MAGIC_LENGTH:
+            raise RegistrationError(
+                f"cannot register compressor {name!r}: its magic number {magic!r} must be "
+                f"bytes of at least {MIN_MAGIC_LENGTH} bytes"
+            )
+        if magic.startswith(STREAM_MAGIC[: len(magic)]):
+            raise RegistrationError(
+                f"cannot register compressor {name!r}: its magic number {magic.hex(' ')} "
+                "overlaps brinery's own stream magic"
+            )
+    for extension in compressor.extensions:
+        if not extension.startswith(".") or extension != extension.lower():
+            raise RegistrationError(
+                f"cannot register compressor {name!r}: extension {extension!r} must be lower "
+                "case and start with a dot"
+            )
+    if not len(compressor.levels) or compressor.default_level not in compressor.levels:
+        raise RegistrationError(
+            f"cannot register compressor {name!r}: default_level {compressor.default_level!r} "
+            f"is not in its levels {compressor.levels!r}"
+        )
+    cls = type(compressor)
+    overrides_entries = (
+        cls.open_writer is not Compressor.open_writer
+        and cls.open_reader is not Compressor.open_reader
+    )
+    if not compressor.has_codec_pieces and not overrides_entries:
+        raise RegistrationError(
+            f"cannot register compressor {name!r}: implement new_compressor() and "
+            "new_decompressor(), or open_writer() and open_reader()"
+        )
+
+
+def _known_plugin(predicate: object) -> KnownPlugin | None:
+    matches: Iterable[KnownPlugin] = filter(predicate, KNOWN_PLUGINS)  # type: ignore[arg-type]
+    return next(iter(matches), None)
+
+
+def _not_installed(plugin: KnownPlugin, what: str) -> CompressorNotInstalledError:
+    return CompressorNotInstalledError(
+        f"{what} needs the {plugin.compressor!r} compressor, which is not installed: "
+        f"pip install {plugin.distribution}",
+        plugin.compressor,
+        plugin.distribution,
+    )

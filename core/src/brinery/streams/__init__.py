@@ -1,0 +1,1 @@
+"""Byte streams under the format: exact reading, and compression in independent frames."""
