@@ -16,8 +16,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     if arguments.command == "plugins":
         return _plugins()
-    parser.error(f"unknown command {arguments.command!r}")  # pragma: no cover
-    return 2  # pragma: no cover
+    raise AssertionError(f"unhandled command {arguments.command!r}")
 
 
 def _plugins() -> int:
@@ -40,6 +39,6 @@ def _plugins() -> int:
         )
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]) - 1)]
     for row in rows:
-        cells = [cell.ljust(width) for cell, width in zip(row, widths)]
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
         sys.stdout.write("  ".join([*cells, row[-1]]).rstrip() + "\n")
     return 0

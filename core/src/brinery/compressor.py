@@ -90,6 +90,14 @@ class Compressor:
         """Return a decompressor for one frame."""
         raise NotImplementedError
 
+    def stream_header(self, level: int) -> bytes:
+        """Bytes written once before the first frame (a container format's file header)."""
+        return b""
+
+    def stream_trailer(self) -> bytes:
+        """Bytes written once after the last frame (a container format's end marker)."""
+        return b""
+
     # -- general entries -------------------------------------------------------------------
 
     def open_writer(self, fileobj: IO[bytes], level: int, *, threads: int = 1) -> IO[bytes]:

@@ -13,7 +13,7 @@ hookspec = pluggy.HookspecMarker("brinery")
 
 
 @hookspec
-def register_compressors(register: RegisterCompressor) -> None:  # type: ignore[empty-body]
+def register_compressors(register: RegisterCompressor) -> None:
     """Register compressors by calling ``register(compressor)`` for each.
 
     ``register`` also takes ``force=True`` to replace a compressor registered before under the

@@ -61,7 +61,13 @@ class BrineryPickler(pickle.Pickler):
         if isinstance(array, np.ma.MaskedArray):
             return (
                 rebuild.masked_array,
-                (cls, array._data, array._mask, array._fill_value, array._hardmask),
+                (
+                    cls,
+                    np.ma.getdata(array),
+                    np.ma.getmask(array),
+                    getattr(array, "_fill_value", None),  # None: the default, left unset
+                    array.hardmask,
+                ),
             )
         if _uses_ndarray_reduction(cls):
             state = getattr(array, "__dict__", None) or None
@@ -83,9 +89,9 @@ class BrineryPickler(pickle.Pickler):
         token = self._dtype_tokens.get(dtype)
         if token is None:
             token = dtype
-            if dtype.fields is None and dtype.subdtype is None and dtype.metadata is None:
-                if np.dtype(dtype.str) == dtype:
-                    token = dtype.str
+            simple = dtype.fields is None and dtype.subdtype is None and dtype.metadata is None
+            if simple and np.dtype(dtype.str) == dtype:
+                token = dtype.str
             self._dtype_tokens[dtype] = token
         return token
 
@@ -110,7 +116,7 @@ def memory_order(array: np.ndarray) -> str:
         return "C"
     if array.flags.f_contiguous:
         return "F"
-    strides = [abs(stride) for stride, n in zip(array.strides, array.shape) if n > 1]
+    strides = [abs(stride) for stride, n in zip(array.strides, array.shape, strict=True) if n > 1]
     return "F" if strides and strides == sorted(strides) and strides[0] < strides[-1] else "C"
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextvars
 import math
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -89,4 +89,6 @@ def _view(memory: np.ndarray, dtype: np.dtype, shape: tuple[int, ...], order: st
             f"an array of shape {shape} and dtype {dtype} needs {expected} bytes, but its data "
             f"has {memory.nbytes}"
         )
-    return np.ndarray(shape, dtype=dtype, buffer=memory, order=order)
+    layout: Literal["C", "F"] = "F" if order == "F" else "C"
+    result: np.ndarray = np.ndarray(shape, dtype=dtype, buffer=memory, order=layout)
+    return result

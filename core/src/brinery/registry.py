@@ -8,7 +8,7 @@ of another (it would swallow the other's files on detection) or shorter than two
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable
 
 from .compressor import Compressor
 from .errors import CompressorNotInstalledError, InvalidArgumentError, RegistrationError
@@ -160,9 +160,8 @@ def _check_definition(name: str, compressor: Compressor) -> None:
         )
 
 
-def _known_plugin(predicate: object) -> KnownPlugin | None:
-    matches: Iterable[KnownPlugin] = filter(predicate, KNOWN_PLUGINS)  # type: ignore[arg-type]
-    return next(iter(matches), None)
+def _known_plugin(predicate: Callable[[KnownPlugin], bool]) -> KnownPlugin | None:
+    return next((plugin for plugin in KNOWN_PLUGINS if predicate(plugin)), None)
 
 
 def _not_installed(plugin: KnownPlugin, what: str) -> CompressorNotInstalledError:

@@ -59,7 +59,7 @@ class ZlibCompressor(Compressor):
     # The second header byte records the level class: 01 (0-1), 5e (2-5), 9c (6), da (7-9).
     alternative_magics = (b"\x78\x01", b"\x78\x5e", b"\x78\xda")
     extensions = (".z",)
-    levels = range(0, 10)
+    levels = range(10)
     default_level = 3
     errors = (zlib.error,)
 
@@ -76,7 +76,7 @@ class GzipCompressor(Compressor):
     name = "gzip"
     magic = b"\x1f\x8b"
     extensions = (".gz",)
-    levels = range(0, 10)
+    levels = range(10)
     default_level = 3
     errors = (zlib.error,)
 
@@ -110,7 +110,7 @@ class XzCompressor(Compressor):
     name = "xz"
     magic = b"\xfd7zXZ\x00"
     extensions = (".xz",)
-    levels = range(0, 10)
+    levels = range(10)
     default_level = 3
     frame_size = 8 * MIB
     errors = (lzma.LZMAError, EOFError)
@@ -133,7 +133,7 @@ class LzmaAloneCompressor(Compressor):
     # Properties byte 0x5d (lc=3, lp=0, pb=2), then a power-of-two dictionary size >= 64 KiB.
     magic = b"\x5d\x00\x00"
     extensions = (".lzma",)
-    levels = range(0, 10)
+    levels = range(10)
     default_level = 3
     frame_size = None
     errors = (lzma.LZMAError, EOFError)

@@ -101,15 +101,16 @@ class StreamReader:
     def take_memory(self, kind: int) -> np.ndarray:
         """The next raw memory record, which must be of ``kind``, as a uint8 array."""
         while not self._memory:
-            if self._pickle_left or self._held or self._ended:
+            if self._ended:
                 raise CorruptFileError(
                     f"the pickle data asks for {RECORD_NAMES[kind]} data that {self._what} "
-                    "does not hold where it should"
+                    "does not hold"
                 )
-            self._next_record(stop_at_pickle=True)
             if self._pickle_left:
-                # Written by another producer order: keep the pickle record for later reads.
-                self._held = self._read_pickle(self._pickle_left)
+                # Records written in another order: hold the pickle bytes that come first.
+                self._held += self._read_pickle(self._pickle_left)
+            else:
+                self._next_record()
         found_kind, memory = self._memory.popleft()
         if found_kind != kind:
             raise CorruptFileError(
@@ -125,7 +126,7 @@ class StreamReader:
         if self._held or self._pickle_left:
             raise CorruptFileError(f"{self._what} holds more pickle data after the pickle's end")
         while not self._ended:
-            self._next_record(stop_at_pickle=True)
+            self._next_record()
             if self._pickle_left:
                 raise CorruptFileError(
                     f"{self._what} holds more pickle data after the pickle's end"
@@ -154,10 +155,10 @@ class StreamReader:
         while not self._pickle_left:
             if self._ended:
                 return False
-            self._next_record(stop_at_pickle=True)
+            self._next_record()
         return True
 
-    def _next_record(self, *, stop_at_pickle: bool) -> None:
+    def _next_record(self) -> None:
         start = self._offset
         head = self._read_exactly(RECORD_HEADER.size, "a record header")
         kind, padding, _flags, _reserved, size = RECORD_HEADER.unpack(head)
@@ -183,7 +184,7 @@ class StreamReader:
                 f"the record at byte {start} of {self._what} declares {size} bytes, more than "
                 "can be allocated"
             ) from error
-        self._fill(memoryview(memory), f"the {size}-byte record at byte {start}")
+        self._fill(memory.data, f"the {size}-byte record at byte {start}")
         return memory
 
     def _read_pickle(self, size: int) -> bytes:

@@ -38,9 +38,8 @@ class FrameReader(io.RawIOBase):
         if not len(target):
             return 0
         while True:
-            if self._decompressor.eof:
-                if not self._start_next_frame():
-                    return 0
+            if self._decompressor.eof and not self._start_next_frame():
+                return 0
             chunk = self._decompress(len(target))
             if chunk:
                 target[: len(chunk)] = chunk

@@ -46,6 +46,7 @@ class FrameWriter(io.RawIOBase):
         self._max_in_flight = 2 * threads
         self._stream: StreamCompressor | None = None
         self._frames_submitted = 0
+        fileobj.write(compressor.stream_header(level))
         if self._frame_size is None:
             # One frame for the whole stream: compress as data arrives.
             self._stream = compressor.new_compressor(level)
@@ -92,6 +93,7 @@ class FrameWriter(io.RawIOBase):
                     self._pending = bytearray()
                 while self._in_flight:
                     self._fileobj.write(self._in_flight.popleft().result())
+            self._fileobj.write(self._compressor.stream_trailer())
         finally:
             self._shut_down()
             super().close()

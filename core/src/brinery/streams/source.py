@@ -10,6 +10,7 @@ neither, keeps the leftover for the next load of the same file object.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import weakref
 from typing import IO, Any
@@ -121,10 +122,8 @@ class Source:
                 return
         except (OSError, ValueError):
             pass
-        try:
+        with contextlib.suppress(TypeError):  # a file object that cannot be referenced weakly
             _leftovers[self._raw] = leftover
-        except TypeError:  # the file object cannot be referenced weakly
-            pass
 
     def _fill(self, wanted: int) -> bool:
         """Append at least one byte from the file to the buffer; false at the end."""

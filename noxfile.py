@@ -1,0 +1,55 @@
+"""Test, lint and build sessions for the brinery monorepo (core/ and plugins/*).
+
+`nox` runs them all: lint, the core alone, each plugin with the core, and everything installed
+together re-running every test to prove no plugin breaks the core.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = True
+
+ROOT = Path(__file__).parent
+PLUGINS = sorted(path.parent.name for path in (ROOT / "plugins").glob("*/pyproject.toml"))
+TEST_TOOLS = ["pytest>=8", "hypothesis>=6.100"]
+
+
+def _install(session: nox.Session, *distributions: str) -> None:
+    session.install(*TEST_TOOLS, "./core", *distributions)
+    session.run("python", "-c", "import brinery; print('brinery', brinery.__name__, 'imports')")
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff over everything, mypy (strict) over the core."""
+    session.install("ruff>=0.6", "mypy>=1.10", "./core", *TEST_TOOLS)
+    session.run("ruff", "check", ".")
+    session.run("mypy")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The core alone, with no plugin loaded."""
+    _install(session)
+    session.run("pytest", "tests/core", *session.posargs, env={"BRINERY_LOAD_PLUGINS": ""})
+
+
+@nox.session
+@nox.parametrize("plugin", PLUGINS)
+def plugin(session: nox.Session, plugin: str) -> None:
+    """The core plus one plugin: the plugin's own tests."""
+    _install(session, f"./plugins/{plugin}")
+    module = plugin.replace("-", "_")
+    session.run("python", "-c", f"import {module}")
+    session.run("pytest", f"tests/plugins/{module}", *session.posargs)
+
+
+@nox.session
+def everything(session: nox.Session) -> None:
+    """Every distribution installed together: every test, the core's included."""
+    _install(session, *(f"./plugins/{name}" for name in PLUGINS))
+    session.run("pytest", "tests", *session.posargs)
