@@ -10,41 +10,9 @@ import bz2
 import lzma
 import zlib
 
+from ..codec_adapters import ZlibStyleDecompressor
 from ..compressor import MIB, Compressor, StreamCompressor, StreamDecompressor
 from ..plugins import RegisterCompressor, hookimpl
-
-
-class ZlibStyleDecompressor:
-    """``zlib.decompressobj`` with the ``bz2.BZ2Decompressor`` interface the core reads with.
-
-    zlib hands input it could not use back as ``unconsumed_tail``; this keeps it instead and
-    says ``needs_input`` is false while it holds some, or while output may still be pending.
-    """
-
-    def __init__(self, wbits: int) -> None:
-        self._zlib = zlib.decompressobj(wbits)
-        self._tail = b""
-        self._needs_input = True
-
-    @property
-    def eof(self) -> bool:
-        return self._zlib.eof
-
-    @property
-    def unused_data(self) -> bytes:
-        return self._zlib.unused_data
-
-    @property
-    def needs_input(self) -> bool:
-        return self._needs_input and not self._zlib.eof
-
-    def decompress(self, data: bytes, /, max_length: int = -1) -> bytes:
-        if self._tail:
-            data = self._tail + data
-        output = self._zlib.decompress(data, max_length if max_length > 0 else 0)
-        self._tail = self._zlib.unconsumed_tail
-        self._needs_input = not self._tail and not (0 < max_length == len(output))
-        return output
 
 
 class ZlibCompressor(Compressor):

@@ -17,6 +17,10 @@ STREAM_MAGIC = b"\x89BRN\r\n\x1a\n"
 FORMAT_MAJOR = 1
 FORMAT_MINOR = 0
 
+#: Stream header flags this version understands; a reader refuses a stream with any other flag
+#: (a feature that changes the layout announces itself here, so old readers fail clearly).
+KNOWN_STREAM_FLAGS = 0x0000
+
 #: magic (8s), major (B), minor (B), flags (H), reserved (I, zero).
 STREAM_HEADER = struct.Struct("<8sBBHI")
 #: kind (B), padding length (B), flags (H), reserved (I, zero), payload length (Q).

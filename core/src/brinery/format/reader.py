@@ -26,11 +26,13 @@ from .layout import (
     BUFFER_RECORD,
     END_RECORD,
     FORMAT_MAJOR,
+    KNOWN_STREAM_FLAGS,
     PICKLE_RECORD,
     RECORD_HEADER,
     RECORD_NAMES,
     STREAM_HEADER,
     STREAM_MAGIC,
+    padding_before_payload,
 )
 
 LINE_CHUNK = 1 << 16
@@ -141,13 +143,19 @@ class StreamReader:
 
     def _read_stream_header(self) -> None:
         head = self._read_exactly(STREAM_HEADER.size, "the stream header")
-        magic, major, minor, _flags, _reserved = STREAM_HEADER.unpack(head)
+        magic, major, minor, flags, reserved = STREAM_HEADER.unpack(head)
         if magic != STREAM_MAGIC:
             raise UnknownFormatError(f"{self._what} is not a brinery stream")
         if major > FORMAT_MAJOR:
             raise UnsupportedVersionError(
                 f"{self._what} uses brinery format {major}.{minor}, newer than the "
                 f"{FORMAT_MAJOR}.x this version of brinery reads: upgrade brinery to load it"
+            )
+        if flags & ~KNOWN_STREAM_FLAGS or reserved:
+            raise UnsupportedVersionError(
+                f"{self._what} uses brinery format {major}.{minor} with features this version of "
+                f"brinery does not know (flags {flags:#06x}, reserved {reserved:#x}): upgrade "
+                "brinery to load it"
             )
 
     def _open_pickle_record(self) -> bool:
@@ -161,12 +169,20 @@ class StreamReader:
     def _next_record(self) -> None:
         start = self._offset
         head = self._read_exactly(RECORD_HEADER.size, "a record header")
-        kind, padding, _flags, _reserved, size = RECORD_HEADER.unpack(head)
+        kind, padding, flags, reserved, size = RECORD_HEADER.unpack(head)
+        aligned = kind in (ARRAY_RECORD, BUFFER_RECORD)
+        if flags or reserved or padding != (padding_before_payload(start) if aligned else 0):
+            raise CorruptFileError(
+                f"the record header at byte {start} of {self._what} is damaged (kind "
+                f"{kind:#04x}, padding {padding}, flags {flags:#x}, reserved {reserved:#x})"
+            )
         if kind == PICKLE_RECORD:
             self._pickle_left = size
         elif kind in (ARRAY_RECORD, BUFFER_RECORD):
-            if padding:
-                self._read_exactly(padding, "record padding")
+            if padding and any(self._read_exactly(padding, "record padding")):
+                raise CorruptFileError(
+                    f"the padding of the record at byte {start} of {self._what} is not zero"
+                )
             self._memory.append((kind, self._read_memory(size, start)))
         elif kind == END_RECORD:
             self._ended = True

@@ -53,11 +53,11 @@ class FrameReader(io.RawIOBase):
                     f"{self._compressor.name} frame {self._frames} holds data after the end of "
                     "the brinery stream"
                 )
-        self._source.unread(self._decompressor.unused_data)
+        self._source.unread(self._decompressor.unused_data or b"")
 
     def _start_next_frame(self) -> bool:
         """Give back what followed the frame; begin another if more data follows."""
-        self._source.unread(self._decompressor.unused_data)
+        self._source.unread(self._decompressor.unused_data or b"")
         if self._source.at_end():
             return False
         self._decompressor = self._compressor.new_decompressor()

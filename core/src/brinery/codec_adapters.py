@@ -1,0 +1,81 @@
+"""Adapters that give codec objects the decompressor interface the core reads with.
+
+The core reads frames through ``bz2.BZ2Decompressor``'s interface (``decompress(data,
+max_length)``, ``eof``, ``unused_data``, ``needs_input``), which bounds the memory of every call.
+Codecs that have another shape wrap their object in one of these.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+
+class ZlibStyleDecompressor:
+    """``zlib.decompressobj`` with the ``bz2.BZ2Decompressor`` interface the core reads with.
+
+    zlib hands input it could not use back as ``unconsumed_tail``; this keeps it instead and
+    says ``needs_input`` is false while it holds some, or while output may still be pending.
+    """
+
+    def __init__(self, wbits: int) -> None:
+        self._zlib = zlib.decompressobj(wbits)
+        self._tail = b""
+        self._needs_input = True
+
+    @property
+    def eof(self) -> bool:
+        return self._zlib.eof
+
+    @property
+    def unused_data(self) -> bytes:
+        return self._zlib.unused_data
+
+    @property
+    def needs_input(self) -> bool:
+        return self._needs_input and not self._zlib.eof
+
+    def decompress(self, data: bytes, /, max_length: int = -1) -> bytes:
+        if self._tail:
+            data = self._tail + data
+        output = self._zlib.decompress(data, max_length if max_length > 0 else 0)
+        self._tail = self._zlib.unconsumed_tail
+        self._needs_input = not self._tail and not (0 < max_length == len(output))
+        return output
+
+
+class BoundedOutputDecompressor:
+    """For decompressors whose ``decompress(data)`` returns all the output at once (zstandard's
+    ``decompressobj``): hands it out at most ``max_length`` bytes at a time.
+
+    ``decompressor`` needs ``decompress(data)``, ``eof`` and ``unused_data``.  Input is fed in
+    pieces of at most 64 KiB by the core, so what is held is bounded by one piece's output.
+    """
+
+    def __init__(self, decompressor: Any) -> None:
+        self._decompressor = decompressor
+        self._pending = memoryview(b"")
+
+    @property
+    def eof(self) -> bool:
+        return bool(self._decompressor.eof) and not self._pending
+
+    @property
+    def unused_data(self) -> bytes:
+        return bytes(self._decompressor.unused_data)
+
+    @property
+    def needs_input(self) -> bool:
+        return not self._pending and not self._decompressor.eof
+
+    def decompress(self, data: bytes, /, max_length: int = -1) -> bytes:
+        if data:
+            produced = self._decompressor.decompress(data)
+            if self._pending:  # fed while output was still held: keep both, in order
+                produced = bytes(self._pending) + produced
+            self._pending = memoryview(produced)
+        if max_length < 0 or max_length >= len(self._pending):
+            output, self._pending = bytes(self._pending), memoryview(b"")
+        else:
+            output, self._pending = bytes(self._pending[:max_length]), self._pending[max_length:]
+        return output

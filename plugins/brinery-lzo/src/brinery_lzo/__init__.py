@@ -1,0 +1,44 @@
+"""brinery-lzo: LZO1X compression for brinery, in the lzop file format that ``lzop -d`` reads.
+
+Level 1 is LZO1X-1 (fast, lzop's default algorithm); levels 2 to 9 are LZO1X-999 at that level
+(lzop -7 to -9 use 7 to 9).  Every block carries CRC-32s of its compressed and uncompressed data.
+"""
+
+from __future__ import annotations
+
+import lzo
+
+import brinery
+from brinery.plugins import RegisterCompressor
+
+from .lzop_format import MAGIC, BlockCompressor, LzopDecompressor, LzopError, file_header
+
+END_MARKER = b"\x00\x00\x00\x00"
+
+
+class LzoCompressor(brinery.Compressor):
+    """The lzop format: brinery's frames are runs of lzop blocks under one header."""
+
+    name = "lzo"
+    magic = MAGIC
+    extensions = (".lzo",)
+    levels = range(1, 10)
+    default_level = 1
+    errors = (LzopError, lzo.error)
+
+    def new_compressor(self, level: int) -> brinery.StreamCompressor:
+        return BlockCompressor(level)
+
+    def new_decompressor(self) -> brinery.StreamDecompressor:
+        return LzopDecompressor()
+
+    def stream_header(self, level: int) -> bytes:
+        return file_header(level)
+
+    def stream_trailer(self) -> bytes:
+        return END_MARKER
+
+
+@brinery.hookimpl
+def register_compressors(register: RegisterCompressor) -> None:
+    register(LzoCompressor())
