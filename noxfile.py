@@ -53,3 +53,14 @@ def everything(session: nox.Session) -> None:
     """Every distribution installed together: every test, the core's included."""
     _install(session, *(f"./plugins/{name}" for name in PLUGINS))
     session.run("pytest", "tests", *session.posargs)
+
+
+@nox.session
+def build(session: nox.Session) -> None:
+    """Wheels and sdists of all four distributions; then install them in a clean environment."""
+    session.install("build>=1.0", *TEST_TOOLS, "./core")
+    dist = Path(session.create_tmp()) / "dist"
+    session.run("rm", "-rf", str(dist), external=True)
+    for project in ["core", *(f"plugins/{name}" for name in PLUGINS)]:
+        session.run("python", "-m", "build", "--outdir", str(dist), project)
+    session.run("pytest", "tests/packaging", env={"BRINERY_DIST": str(dist)})
