@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 from typing import IO, Any
@@ -56,9 +57,10 @@ def dump(
         with replacing(target) as file:
             _write(value, file, compression, protocol, threads)
         return [os.fspath(target)]
-    if not callable(getattr(target, "write", None)):
+    if not callable(getattr(target, "write", None)) or isinstance(target, io.TextIOBase):
         raise InvalidArgumentError(
-            f"cannot dump into {target!r}: give a path or a writable binary file object"
+            f"cannot dump into {target!r}: give a path or a writable binary file object "
+            "(opened with 'wb')"
         )
     _write(value, target, resolve_compression(compress, None), protocol, threads)
     return []
@@ -81,9 +83,10 @@ def load(source: str | os.PathLike[str] | IO[bytes]) -> Any:
                     f"(at byte {input_.position})"
                 )
             return value
-    if not callable(getattr(source, "read", None)):
+    if not callable(getattr(source, "read", None)) or isinstance(source, io.TextIOBase):
         raise InvalidArgumentError(
-            f"cannot load from {source!r}: give a path or a readable binary file object"
+            f"cannot load from {source!r}: give a path or a readable binary file object "
+            "(opened with 'rb')"
         )
     input_ = Source(source)
     try:
