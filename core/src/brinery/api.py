@@ -57,7 +57,7 @@ def dump(
         with replacing(target) as file:
             _write(value, file, compression, protocol, threads)
         return [os.fspath(target)]
-    if not callable(getattr(target, "write", None)) or isinstance(target, io.TextIOBase):
+    if not callable(getattr(target, "write", None)) or _is_text(target):
         raise InvalidArgumentError(
             f"cannot dump into {target!r}: give a path or a writable binary file object "
             "(opened with 'wb')"
@@ -83,7 +83,7 @@ def load(source: str | os.PathLike[str] | IO[bytes]) -> Any:
                     f"(at byte {input_.position})"
                 )
             return value
-    if not callable(getattr(source, "read", None)) or isinstance(source, io.TextIOBase):
+    if not callable(getattr(source, "read", None)) or _is_text(source):
         raise InvalidArgumentError(
             f"cannot load from {source!r}: give a path or a readable binary file object "
             "(opened with 'rb')"
@@ -201,6 +201,10 @@ def _describe_unknown(head: bytes) -> str:
         "neither brinery's magic number nor that of an installed compressor "
         f"({', '.join(sorted(registry().snapshot()))})"
     )
+
+
+def _is_text(file: object) -> bool:
+    return isinstance(file, io.TextIOBase)
 
 
 def _checked_protocol(protocol: int | None) -> int:

@@ -35,7 +35,7 @@ class ZlibStyleDecompressor:
     def needs_input(self) -> bool:
         return self._needs_input and not self._zlib.eof
 
-    def decompress(self, data: bytes, /, max_length: int = -1) -> bytes:
+    def decompress(self, data: bytes | memoryview, /, max_length: int = -1) -> bytes:
         if self._tail:
             data = self._tail + data
         output = self._zlib.decompress(data, max_length if max_length > 0 else 0)
@@ -48,17 +48,18 @@ class BoundedOutputDecompressor:
     """For decompressors whose ``decompress(data)`` returns all the output at once (zstandard's
     ``decompressobj``): hands it out at most ``max_length`` bytes at a time.
 
-    ``decompressor`` needs ``decompress(data)``, ``eof`` and ``unused_data``.  Input is fed in
-    pieces of at most 64 KiB by the core, so what is held is bounded by one piece's output.
+    ``decompressor`` needs ``decompress(data)``, ``eof`` and ``unused_data``.  The core feeds
+    input in bounded pieces, so what is held is bounded by one piece's output.
     """
 
     def __init__(self, decompressor: Any) -> None:
         self._decompressor = decompressor
-        self._pending = memoryview(b"")
+        self._pending = b""
+        self._offset = 0
 
     @property
     def eof(self) -> bool:
-        return bool(self._decompressor.eof) and not self._pending
+        return bool(self._decompressor.eof) and not self._held()
 
     @property
     def unused_data(self) -> bytes:
@@ -66,16 +67,23 @@ class BoundedOutputDecompressor:
 
     @property
     def needs_input(self) -> bool:
-        return not self._pending and not self._decompressor.eof
+        return not self._held() and not self._decompressor.eof
 
-    def decompress(self, data: bytes, /, max_length: int = -1) -> bytes:
-        if data:
+    def decompress(self, data: Any, /, max_length: int = -1) -> bytes:
+        if len(data):
             produced = self._decompressor.decompress(data)
-            if self._pending:  # fed while output was still held: keep both, in order
-                produced = bytes(self._pending) + produced
-            self._pending = memoryview(produced)
-        if max_length < 0 or max_length >= len(self._pending):
-            output, self._pending = bytes(self._pending), memoryview(b"")
-        else:
-            output, self._pending = bytes(self._pending[:max_length]), self._pending[max_length:]
+            if self._held():  # fed while output was still held: keep both, in order
+                produced = self._pending[self._offset :] + produced
+            self._pending, self._offset = produced, 0
+        if self._offset == 0 and (max_length < 0 or max_length >= len(self._pending)):
+            output, self._pending = self._pending, b""  # the common case: no copy
+            return output
+        end = len(self._pending) if max_length < 0 else self._offset + max_length
+        output = self._pending[self._offset : end]
+        self._offset += len(output)
+        if self._offset == len(self._pending):
+            self._pending, self._offset = b"", 0
         return output
+
+    def _held(self) -> int:
+        return len(self._pending) - self._offset

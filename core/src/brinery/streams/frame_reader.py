@@ -3,8 +3,8 @@
 :class:`FrameReader` adapts a codec's frame decompressor (``bz2.BZ2Decompressor``'s shape) to a
 readable binary file.  It starts a fresh decompressor where a frame ends, bounds every call's
 output to what the caller asked for, turns the codec's own exceptions into brinery's, and, when
-the brinery stream is over, reads the rest of the last frame and gives back whatever follows it,
-so a second stream in the same file can be loaded next.
+the brinery stream is over, reads the rest of the last frame and leaves whatever follows it
+unconsumed, so a second stream in the same file can be loaded next.
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ class FrameReader(io.RawIOBase):
         super().__init__()
         self._source = source
         self._compressor = compressor
-        self._decompressor: StreamDecompressor = compressor.new_decompressor()
-        self._frame_start = source.position
-        self._frames = 1
+        self._frames = 0
+        self._frame_start = 0
+        self._decompressor = self._new_frame()
+        self._input_after_frame = b""  # consumed input that follows the current frame
 
     def readable(self) -> bool:
         return True
@@ -38,8 +39,12 @@ class FrameReader(io.RawIOBase):
         if not len(target):
             return 0
         while True:
-            if self._decompressor.eof and not self._start_next_frame():
-                return 0
+            if self._decompressor.eof:
+                self._source.unread(self._input_after_frame)
+                self._input_after_frame = b""
+                if self._source.at_end():
+                    return 0
+                self._decompressor = self._new_frame()
             chunk = self._decompress(len(target))
             if chunk:
                 target[: len(chunk)] = chunk
@@ -53,21 +58,18 @@ class FrameReader(io.RawIOBase):
                     f"{self._compressor.name} frame {self._frames} holds data after the end of "
                     "the brinery stream"
                 )
-        self._source.unread(self._decompressor.unused_data or b"")
+        self._source.unread(self._input_after_frame)
+        self._input_after_frame = b""
 
-    def _start_next_frame(self) -> bool:
-        """Give back what followed the frame; begin another if more data follows."""
-        self._source.unread(self._decompressor.unused_data or b"")
-        if self._source.at_end():
-            return False
-        self._decompressor = self._compressor.new_decompressor()
-        self._frame_start = self._source.position
+    def _new_frame(self) -> StreamDecompressor:
         self._frames += 1
-        return True
+        self._frame_start = self._source.position
+        return self._compressor.new_decompressor()
 
     def _decompress(self, max_length: int) -> bytes:
-        data = b""
-        if self._decompressor.needs_input:
+        decompressor = self._decompressor
+        data: memoryview | bytes = b""
+        if decompressor.needs_input:
             data = self._source.available()
             if not len(data):
                 raise TruncatedFileError(
@@ -75,13 +77,19 @@ class FrameReader(io.RawIOBase):
                     f"{self._frames} (which starts at byte {self._frame_start} of the file)"
                 )
         try:
-            chunk = self._decompressor.decompress(data, max_length)
+            chunk = decompressor.decompress(data, max_length)
         except self._compressor.errors as error:
             raise CorruptFileError(
                 f"the {self._compressor.name} data is corrupt in frame {self._frames} (which "
                 f"starts at byte {self._frame_start} of the file): {error}"
             ) from error
-        # The decompressor keeps what it was given (and hands back, as unused_data, whatever
-        # follows the frame), so everything passed to it counts as consumed.
-        self._source.consume(len(data))
+        # The decompressor keeps what it was given, so all of it is consumed; except, once the
+        # frame has ended, what followed the frame, which is left unconsumed (or, when it came
+        # from earlier input, put back by the caller).
+        unused = (decompressor.unused_data or b"") if decompressor.eof else b""
+        if len(unused) <= len(data):
+            self._source.consume(len(data) - len(unused))
+        else:
+            self._source.consume(len(data))
+            self._input_after_frame = bytes(unused)
         return chunk

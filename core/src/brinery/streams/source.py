@@ -6,6 +6,9 @@ only what brinery consumes.  Where the file has ``peek`` (every ``io.BufferedRea
 pipes, sockets' ``makefile``) it looks ahead without consuming; otherwise it reads ahead into its
 own buffer and, when released, seeks back over what it did not use, or, for a file that can do
 neither, keeps the leftover for the next load of the same file object.
+
+Read-ahead is held as an immutable ``bytes`` chunk and handed out as ``memoryview`` slices, so
+compressed input reaches the decompressor without being copied.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ import io
 import weakref
 from typing import IO, Any
 
-from ..errors import TruncatedFileError
-
+#: Read-ahead for files brinery opened itself (nothing can follow the stream there).
+OWNED_READ_AHEAD = 1 << 20
+#: Read-ahead for a caller's file that cannot peek.
 READ_AHEAD = 1 << 16
 
 # Bytes read ahead from files that can neither peek nor seek, kept for the next load of the same
@@ -31,7 +35,10 @@ class Source:
         self._raw = raw
         self._owned = owned
         self._peekable = hasattr(raw, "peek") and not owned
-        self._buffer = bytearray(_take_leftover(raw))
+        self._read_ahead = OWNED_READ_AHEAD if owned else READ_AHEAD
+        self._chunk = _take_leftover(raw)  # read from raw, not yet consumed from _offset on
+        self._offset = 0
+        self._peeked = 0  # bytes handed out by available() straight from raw.peek()
         self._position = 0  # bytes consumed since the start of this source
 
     @property
@@ -43,44 +50,55 @@ class Source:
 
     def peek(self, size: int) -> bytes:
         """Return up to ``size`` upcoming bytes (fewer only at the end) without consuming them."""
-        while len(self._buffer) < size:
-            if not self._fill(size - len(self._buffer)):
+        while len(self._chunk) - self._offset < size:
+            more = self._raw.read(size - (len(self._chunk) - self._offset))
+            if not more:
                 break
-        return bytes(self._buffer[:size])
+            self._chunk = self._chunk[self._offset :] + more
+            self._offset = 0
+        return self._chunk[self._offset : self._offset + size]
 
-    def available(self) -> bytes:
+    def available(self) -> memoryview:
         """Return the bytes at hand (reading some when none are), without consuming them.
 
-        An empty result means the end of the file.
+        An empty result means the end of the file.  The view stays valid after :meth:`consume`.
         """
-        if not self._buffer:
-            if self._peekable:
-                return bytes(self._raw.peek(READ_AHEAD))  # type: ignore[attr-defined]
-            self._fill(READ_AHEAD)
-        return bytes(self._buffer)
+        if self._offset < len(self._chunk):
+            return memoryview(self._chunk)[self._offset :]
+        if self._peekable:
+            ahead = self._raw.peek(self._read_ahead)  # type: ignore[attr-defined]
+            self._peeked = len(ahead)
+            return memoryview(ahead)
+        self._chunk = self._raw.read(self._read_ahead) or b""
+        self._offset = 0
+        return memoryview(self._chunk)
 
     def consume(self, size: int) -> None:
         """Mark ``size`` bytes of what :meth:`available` returned as used."""
-        if self._buffer:
-            del self._buffer[:size]
+        if self._offset < len(self._chunk):
+            self._offset += size
         elif size:
+            if size > self._peeked:
+                raise AssertionError("consumed more than was peeked")
             self._raw.read(size)
+            self._peeked -= size
         self._position += size
 
     def unread(self, data: bytes) -> None:
         """Put back bytes that were consumed but belong to whatever follows."""
-        self._buffer[:0] = data
-        self._position -= len(data)
+        if data:
+            self._chunk = bytes(data) + self._chunk[self._offset :]
+            self._offset = 0
+            self._position -= len(data)
 
     # -- reading ---------------------------------------------------------------------------
 
     def readinto(self, target: memoryview) -> int:
         """Fill as much of ``target`` as the file has (less only at its end)."""
-        filled = 0
-        if self._buffer:
-            filled = min(len(self._buffer), len(target))
-            target[:filled] = self._buffer[:filled]
-            del self._buffer[:filled]
+        filled = min(len(self._chunk) - self._offset, len(target))
+        if filled:
+            target[:filled] = self._chunk[self._offset : self._offset + filled]
+            self._offset += filled
         while filled < len(target):
             got = _readinto(self._raw, target[filled:])
             if not got:
@@ -88,21 +106,6 @@ class Source:
             filled += got
         self._position += filled
         return filled
-
-    def read_exactly(self, size: int, what: str) -> bytes:
-        """Return exactly ``size`` bytes or raise :class:`TruncatedFileError` about ``what``."""
-        data = bytearray(size)
-        self.readinto_exactly(memoryview(data), what)
-        return bytes(data)
-
-    def readinto_exactly(self, target: memoryview, what: str) -> None:
-        """Fill ``target`` completely or raise :class:`TruncatedFileError` about ``what``."""
-        start = self._position
-        if self.readinto(target) < len(target):
-            raise TruncatedFileError(
-                f"the data ends in the middle of {what} (at byte {self._position} of the stream, "
-                f"{len(target) - (self._position - start)} more bytes were expected)"
-            )
 
     # -- the end ---------------------------------------------------------------------------
 
@@ -112,8 +115,8 @@ class Source:
 
     def release(self) -> None:
         """Give back to the caller's file what was read ahead but not consumed."""
-        leftover = bytes(self._buffer)
-        self._buffer.clear()
+        leftover = self._chunk[self._offset :]
+        self._chunk, self._offset = b"", 0
         if not leftover or self._owned:
             return
         try:
@@ -124,19 +127,6 @@ class Source:
             pass
         with contextlib.suppress(TypeError):  # a file object that cannot be referenced weakly
             _leftovers[self._raw] = leftover
-
-    def _fill(self, wanted: int) -> bool:
-        """Append at least one byte from the file to the buffer; false at the end."""
-        if self._peekable:
-            # Consume what peek showed, so the caller's file never moves past what we hold.
-            ahead = self._raw.peek(max(wanted, 1))  # type: ignore[attr-defined]
-            chunk = self._raw.read(min(len(ahead), max(wanted, 1))) if ahead else b""
-        else:
-            chunk = self._raw.read(max(wanted, READ_AHEAD))
-        if not chunk:
-            return False
-        self._buffer += chunk
-        return True
 
 
 def _readinto(raw: IO[bytes], target: memoryview) -> int:
@@ -154,3 +144,4 @@ def _take_leftover(raw: IO[bytes]) -> bytes:
         return _leftovers.pop(raw, b"")
     except TypeError:
         return b""
+
