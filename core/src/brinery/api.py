@@ -66,17 +66,19 @@ def dump(
     return []
 
 
-def load(source: str | os.PathLike[str] | IO[bytes]) -> Any:
+def load(source: str | os.PathLike[str] | IO[bytes], *, threads: int | None = None) -> Any:
     """Read one object from ``source`` (a path or a readable binary file object).
 
     The compressor is recognised from the data's first bytes, never from the file name.  A file
     object is left positioned right after the object's stream, so several objects dumped one
-    after another into one stream load one after another.
+    after another into one stream load one after another.  ``threads`` decompress frames in
+    parallel where the format announces them (zstd, lz4; default: every core).
     """
+    threads = _checked_threads(threads)
     if isinstance(source, (str, os.PathLike)):
         with open(source, "rb", buffering=FILE_BUFFER_BYTES) as file:
             input_ = Source(file, owned=True)
-            value = _read(input_)
+            value = _read(input_, threads)
             if not input_.at_end():
                 raise CorruptFileError(
                     f"{os.fspath(source)!r} has data after the end of the brinery stream "
@@ -90,7 +92,7 @@ def load(source: str | os.PathLike[str] | IO[bytes]) -> Any:
         )
     input_ = Source(source)
     try:
-        return _read(input_)
+        return _read(input_, threads)
     finally:
         input_.release()
 
@@ -133,7 +135,7 @@ def _open_writer(compression: Compression, file: IO[bytes], threads: int) -> IO[
 # -- reading ---------------------------------------------------------------------------------
 
 
-def _read(source: Source) -> Any:
+def _read(source: Source, threads: int) -> Any:
     head = source.peek(DETECTION_BYTES)
     if head.startswith(STREAM_MAGIC):
         return _unpickle(StreamReader(source))
@@ -143,9 +145,9 @@ def _read(source: Source) -> Any:
     if compressor is None:
         raise UnknownFormatError(_describe_unknown(head))
     if type(compressor).open_reader is Compressor.open_reader:
-        frames = FrameReader(source, compressor)
-        value = _unpickle(_inner_stream(frames, compressor))
-        frames.finish()
+        with FrameReader(source, compressor, threads=threads) as frames:
+            value = _unpickle(_inner_stream(frames, compressor))
+            frames.finish()
         return value
     # A compressor with its own reader: it may read ahead, so nothing can follow its stream.
     return _unpickle(_inner_stream(compressor.open_reader(source), compressor))  # type: ignore[arg-type]

@@ -17,11 +17,21 @@ A compressor that cannot be described that way overrides :meth:`Compressor.open_
 
 from __future__ import annotations
 
-from typing import IO, Protocol, runtime_checkable
+from typing import IO, NamedTuple, Protocol, runtime_checkable
 
 from .errors import InvalidArgumentError
 
 MIB = 1 << 20
+#: The most bytes a frame hint may take.
+FRAME_HINT_MAX = 32
+
+
+class FrameHint(NamedTuple):
+    """A frame's sizes, announced before it so a reader can decompress frames in parallel."""
+
+    length: int  # bytes the hint itself takes
+    compressed_size: int
+    uncompressed_size: int
 
 
 @runtime_checkable
@@ -89,6 +99,16 @@ class Compressor:
     def new_decompressor(self) -> StreamDecompressor:
         """Return a decompressor for one frame."""
         raise NotImplementedError
+
+    def frame_hint(self, compressed_size: int, uncompressed_size: int) -> bytes:
+        """Bytes written before every frame but the first, announcing its sizes, which the
+        format's readers skip (zstd's and lz4's skippable frames); ``b""`` if it has none."""
+        return b""
+
+    def parse_frame_hint(self, head: bytes) -> FrameHint | None:
+        """The hint :meth:`frame_hint` wrote, if ``head`` (up to :data:`FRAME_HINT_MAX` bytes
+        from a frame boundary) starts with one."""
+        return None
 
     def stream_header(self, level: int) -> bytes:
         """Bytes written once before the first frame (a container format's file header)."""

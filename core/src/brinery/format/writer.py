@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import IO, Any
 
 from ..errors import DumpError
@@ -18,6 +18,8 @@ from .layout import (
 )
 
 _ZEROS = bytes(64)
+#: Payloads at least this large start and end compression frames of their own.
+OWN_FRAMES_MIN_BYTES = 1 << 20
 
 
 class StreamWriter:
@@ -31,6 +33,7 @@ class StreamWriter:
     def __init__(self, sink: IO[bytes]) -> None:
         self._sink = sink
         self._offset = 0
+        self._end_frame: Callable[[], None] | None = getattr(sink, "end_frame", None)
         self._put(STREAM_HEADER.pack(STREAM_MAGIC, FORMAT_MAJOR, FORMAT_MINOR, 0, 0))
 
     def write(self, data: Any) -> int:
@@ -42,13 +45,22 @@ class StreamWriter:
         return size
 
     def write_memory(self, kind: int, size: int, blocks: Iterable[memoryview]) -> None:
-        """Write one aligned record of ``size`` bytes from ``blocks`` (byte views, in order)."""
+        """Write one aligned record of ``size`` bytes from ``blocks`` (byte views, in order).
+
+        A large payload gets compression frames of its own (when the sink is a frame writer),
+        so a reader can decompress them in parallel straight into the array's memory.
+        """
         padding = padding_before_payload(self._offset)
         self._put(RECORD_HEADER.pack(kind, padding, 0, 0, size) + _ZEROS[:padding])
+        end_frame = self._end_frame if size >= OWN_FRAMES_MIN_BYTES else None
+        if end_frame is not None:
+            end_frame()
         written = 0
         for block in blocks:
             self._put(block)
             written += block.nbytes
+        if end_frame is not None:
+            end_frame()
         if written != size:
             raise DumpError(
                 f"an array changed size while it was being written ({written} bytes instead "

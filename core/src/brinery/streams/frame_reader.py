@@ -5,31 +5,49 @@ readable binary file.  It starts a fresh decompressor where a frame ends, bounds
 output to what the caller asked for, turns the codec's own exceptions into brinery's, and, when
 the brinery stream is over, reads the rest of the last frame and leaves whatever follows it
 unconsumed, so a second stream in the same file can be loaded next.
+
+Where a frame is announced by a hint with its sizes (see ``Compressor.frame_hint``), the reader
+reads whole frames ahead and decompresses them on a pool of threads, each straight into its place
+in the caller's buffer (an array's memory) when it fits there whole.
 """
 
 from __future__ import annotations
 
 import io
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from ..errors import CorruptFileError, TruncatedFileError
+import numpy as np
+
+from ..compressor import FRAME_HINT_MAX
+from ..errors import BrineryError, CorruptFileError, TruncatedFileError
 
 if TYPE_CHECKING:
-    from ..compressor import Compressor, StreamDecompressor
+    from ..compressor import Compressor, FrameHint, StreamDecompressor
     from .source import Source
+
+#: Frames brinery writes are a few MiB; a hint announcing more than this is damaged.
+MAX_HINTED_FRAME_BYTES = 1 << 30
+#: Copies larger than this go through numpy, which releases the GIL while it copies.
+_GIL_FREE_COPY_BYTES = 1 << 16
 
 
 class FrameReader(io.RawIOBase):
     """A readable binary file over the concatenated frames of ``compressor`` in ``source``."""
 
-    def __init__(self, source: Source, compressor: Compressor) -> None:
+    def __init__(self, source: Source, compressor: Compressor, *, threads: int = 1) -> None:
         super().__init__()
         self._source = source
         self._compressor = compressor
+        self._threads = threads
+        self._pool: ThreadPoolExecutor | None = None
         self._frames = 0
         self._frame_start = 0
-        self._decompressor = self._new_frame()
+        self._decompressor: StreamDecompressor | None = self._new_frame()
         self._input_after_frame = b""  # consumed input that follows the current frame
+        self._held = memoryview(b"")  # decompressed bytes of a whole frame not yet read
+        self._next_hint: FrameHint | None = None  # read, but its frame not yet
 
     def readable(self) -> bool:
         return True
@@ -39,35 +57,59 @@ class FrameReader(io.RawIOBase):
         if not len(target):
             return 0
         while True:
-            if self._decompressor.eof:
-                self._source.unread(self._input_after_frame)
-                self._input_after_frame = b""
-                if self._source.at_end():
-                    return 0
+            if self._held:
+                size = min(len(self._held), len(target))
+                target[:size] = self._held[:size]
+                self._held = self._held[size:]
+                return size
+            if self._decompressor is not None and not self._decompressor.eof:
+                chunk = self._decompress(len(target))
+                if chunk:
+                    target[: len(chunk)] = chunk
+                    return len(chunk)
+                continue
+            if not self._at_frame_boundary():
+                return 0
+            hint = self._take_hint()
+            if hint is None:
                 self._decompressor = self._new_frame()
-            chunk = self._decompress(len(target))
-            if chunk:
-                target[: len(chunk)] = chunk
-                return len(chunk)
+            else:
+                return self._read_whole_frames(hint, target)
 
     def finish(self) -> None:
         """Read the end of the current frame, which must hold no more data, and stop there."""
-        while not self._decompressor.eof:
-            if self._decompress(1):
-                raise CorruptFileError(
-                    f"{self._compressor.name} frame {self._frames} holds data after the end of "
-                    "the brinery stream"
-                )
+        if self._held:
+            raise self._data_after_end()
+        if self._decompressor is not None:
+            while not self._decompressor.eof:
+                if self._decompress(1):
+                    raise self._data_after_end()
         self._source.unread(self._input_after_frame)
         self._input_after_frame = b""
+        self._close_pool()
+
+    def close(self) -> None:
+        self._close_pool()
+        super().close()
+
+    # -- frame by frame --------------------------------------------------------------------
 
     def _new_frame(self) -> StreamDecompressor:
         self._frames += 1
         self._frame_start = self._source.position
         return self._compressor.new_decompressor()
 
+    def _at_frame_boundary(self) -> bool:
+        """Settle the frame that just ended; false if nothing follows it."""
+        if self._decompressor is not None:
+            self._source.unread(self._input_after_frame)
+            self._input_after_frame = b""
+            self._decompressor = None
+        return self._next_hint is not None or not self._source.at_end()
+
     def _decompress(self, max_length: int) -> bytes:
         decompressor = self._decompressor
+        assert decompressor is not None
         data: memoryview | bytes = b""
         if decompressor.needs_input:
             data = self._source.available()
@@ -79,13 +121,10 @@ class FrameReader(io.RawIOBase):
         try:
             chunk = decompressor.decompress(data, max_length)
         except self._compressor.errors as error:
-            raise CorruptFileError(
-                f"the {self._compressor.name} data is corrupt in frame {self._frames} (which "
-                f"starts at byte {self._frame_start} of the file): {error}"
-            ) from error
+            raise self._corrupt(error) from error
         # The decompressor keeps what it was given, so all of it is consumed; except, once the
         # frame has ended, what followed the frame, which is left unconsumed (or, when it came
-        # from earlier input, put back by the caller).
+        # from earlier input, put back at the frame boundary).
         unused = (decompressor.unused_data or b"") if decompressor.eof else b""
         if len(unused) <= len(data):
             self._source.consume(len(data) - len(unused))
@@ -93,3 +132,122 @@ class FrameReader(io.RawIOBase):
             self._source.consume(len(data))
             self._input_after_frame = bytes(unused)
         return chunk
+
+    # -- whole frames, in parallel ---------------------------------------------------------
+
+    def _take_hint(self) -> FrameHint | None:
+        if self._next_hint is not None:
+            pending, self._next_hint = self._next_hint, None
+            return pending
+        hint = self._compressor.parse_frame_hint(self._source.peek(FRAME_HINT_MAX))
+        if hint is not None:
+            self._source.read_exactly(hint.length, "a frame hint")
+        return hint
+
+    def _read_whole_frames(self, hint: FrameHint, target: memoryview) -> int:
+        """Decompress hinted frames straight into ``target``, in parallel; a first frame that
+        does not fit whole is decompressed aside and served from there."""
+        if hint.uncompressed_size > len(target):
+            held = bytearray(hint.uncompressed_size)
+            self._decompress_frame_into(self._read_frame(hint), memoryview(held), self._frames)
+            self._held = memoryview(held)
+            return self.readinto(target)
+        jobs: deque[Future[None]] = deque()
+        filled = 0
+        upcoming: FrameHint | None = hint
+        try:
+            while upcoming is not None and upcoming.uncompressed_size <= len(target) - filled:
+                frame = self._read_frame(upcoming)
+                part = target[filled : filled + upcoming.uncompressed_size]
+                filled += upcoming.uncompressed_size
+                if self._threads == 1:
+                    self._decompress_frame_into(frame, part, self._frames)
+                else:
+                    pool = self._pool_()
+                    jobs.append(pool.submit(self._decompress_frame_into, frame, part, self._frames))
+                    while len(jobs) > 2 * self._threads:
+                        jobs.popleft().result()
+                upcoming = None if self._source.at_end() else self._take_hint()
+            self._next_hint = upcoming
+            while jobs:
+                jobs.popleft().result()
+        finally:
+            for job in jobs:
+                job.cancel()
+        return filled
+
+    def _read_frame(self, hint: FrameHint) -> memoryview:
+        if max(hint.compressed_size, hint.uncompressed_size) > MAX_HINTED_FRAME_BYTES:
+            raise CorruptFileError(
+                f"a {self._compressor.name} frame hint announces {hint.compressed_size} "
+                f"compressed and {hint.uncompressed_size} uncompressed bytes, more than brinery "
+                "writes in a frame: the hint is damaged"
+            )
+        self._frames += 1
+        self._frame_start = self._source.position
+        return self._source.read_exactly(
+            hint.compressed_size, f"{self._compressor.name} frame {self._frames}"
+        )
+
+    def _decompress_frame_into(self, frame: memoryview, target: memoryview, number: int) -> None:
+        """Decompress one whole frame, which must fill ``target`` exactly (runs on a thread)."""
+        decompressor = self._compressor.new_decompressor()
+        filled = 0
+        data: memoryview | bytes = frame
+        try:
+            while not decompressor.eof:
+                chunk = decompressor.decompress(data, len(target) - filled + 1)
+                data = b""
+                if len(chunk) > len(target) - filled:
+                    raise CorruptFileError(
+                        f"{self._compressor.name} frame {number} holds more data than its hint "
+                        f"announced ({len(target)} bytes)"
+                    )
+                _copy(target[filled : filled + len(chunk)], chunk)
+                filled += len(chunk)
+                if not chunk and decompressor.needs_input:
+                    raise TruncatedFileError(
+                        f"{self._compressor.name} frame {number} ends before its end"
+                    )
+        except BrineryError:
+            raise
+        except self._compressor.errors as error:
+            raise CorruptFileError(
+                f"the {self._compressor.name} data is corrupt in frame {number}: {error}"
+            ) from error
+        if filled != len(target) or decompressor.unused_data:
+            raise CorruptFileError(
+                f"{self._compressor.name} frame {number} does not match its hint ({filled} of "
+                f"{len(target)} bytes, {len(decompressor.unused_data or b'')} bytes after it)"
+            )
+
+    def _pool_(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="brinery-inflate")
+        return self._pool
+
+    def _close_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    # -- errors ----------------------------------------------------------------------------
+
+    def _corrupt(self, error: BaseException) -> CorruptFileError:
+        return CorruptFileError(
+            f"the {self._compressor.name} data is corrupt in frame {self._frames} (which "
+            f"starts at byte {self._frame_start} of the file): {error}"
+        )
+
+    def _data_after_end(self) -> CorruptFileError:
+        return CorruptFileError(
+            f"{self._compressor.name} frame {self._frames} holds data after the end of the "
+            "brinery stream"
+        )
+
+
+def _copy(target: memoryview, data: bytes) -> None:
+    if len(data) > _GIL_FREE_COPY_BYTES:
+        np.frombuffer(target, dtype=np.uint8)[:] = np.frombuffer(data, dtype=np.uint8)
+    else:
+        target[:] = data

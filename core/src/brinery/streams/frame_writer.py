@@ -8,6 +8,12 @@ codecs release the GIL while they work, so threads give real parallelism.
 Large writes are cut into frames without copying: a frame may be a ``memoryview`` slice of the
 caller's buffer (an array's memory), which stays referenced until its frame is written.  At most
 ``2 * threads`` frames are in flight, which bounds memory.
+
+Before every frame but the first, a codec that can (zstd and lz4, in a skippable frame) writes a
+hint with the frame's compressed and uncompressed sizes, so a reader can hand whole frames to
+threads without decompressing them first; :meth:`FrameWriter.end_frame` lets the format writer
+start a large array's memory on a frame of its own, so those frames decompress straight into
+the array.
 """
 
 from __future__ import annotations
@@ -41,11 +47,12 @@ class FrameWriter(io.RawIOBase):
         self._level = level
         self._frame_size = compressor.frame_size
         self._pending = bytearray()
-        self._in_flight: deque[Future[bytes]] = deque()
+        # Each in-flight frame: its uncompressed size and its compressed bytes (to come).
+        self._in_flight: deque[tuple[int, Future[bytes]]] = deque()
         self._pool: ThreadPoolExecutor | None = None
         self._max_in_flight = 2 * threads
         self._stream: StreamCompressor | None = None
-        self._frames_submitted = 0
+        self._frames_written = 0
         fileobj.write(compressor.stream_header(level))
         if self._frame_size is None:
             # One frame for the whole stream: compress as data arrives.
@@ -71,14 +78,19 @@ class FrameWriter(io.RawIOBase):
             self._pending += view[:take]
             view = view[take:]
             if len(self._pending) == frame_size:
-                self._submit(self._pending)
-                self._pending = bytearray()
+                self.end_frame()
         while len(view) >= frame_size:
             self._submit(view[:frame_size])
             view = view[frame_size:]
         if len(view):
             self._pending += view
         return size
+
+    def end_frame(self) -> None:
+        """End the current frame here (if it holds anything): what follows starts a new one."""
+        if self._pending and self._stream is None:
+            self._submit(self._pending)
+            self._pending = bytearray()
 
     def close(self) -> None:
         """End the compressed stream; ``fileobj`` stays open."""
@@ -88,11 +100,11 @@ class FrameWriter(io.RawIOBase):
             if self._stream is not None:
                 self._fileobj.write(self._stream.flush())
             else:
-                if self._pending or not self._frames_submitted:
+                if self._pending or not (self._frames_written or self._in_flight):
                     self._submit(self._pending)
                     self._pending = bytearray()
                 while self._in_flight:
-                    self._fileobj.write(self._in_flight.popleft().result())
+                    self._write_oldest()
             self._fileobj.write(self._compressor.stream_trailer())
         finally:
             self._shut_down()
@@ -100,7 +112,7 @@ class FrameWriter(io.RawIOBase):
 
     def abort(self) -> None:
         """Stop without finishing the stream (the dump failed)."""
-        for future in self._in_flight:
+        for _, future in self._in_flight:
             future.cancel()
         self._in_flight.clear()
         self._shut_down()
@@ -112,14 +124,23 @@ class FrameWriter(io.RawIOBase):
             self._pool = None
 
     def _submit(self, data: Any) -> None:
-        self._frames_submitted += 1
+        size = len(data)
         if self._pool is None:
-            self._fileobj.write(compress_frame(self._compressor, self._level, data))
+            self._write_frame(size, compress_frame(self._compressor, self._level, data))
             return
-        self._in_flight.append(
-            self._pool.submit(compress_frame, self._compressor, self._level, data)
-        )
-        while len(self._in_flight) >= self._max_in_flight or (
-            self._in_flight and self._in_flight[0].done()
-        ):
-            self._fileobj.write(self._in_flight.popleft().result())
+        future = self._pool.submit(compress_frame, self._compressor, self._level, data)
+        self._in_flight.append((size, future))
+        while len(self._in_flight) >= self._max_in_flight or self._in_flight[0][1].done():
+            self._write_oldest()
+            if not self._in_flight:
+                break
+
+    def _write_oldest(self) -> None:
+        size, future = self._in_flight.popleft()
+        self._write_frame(size, future.result())
+
+    def _write_frame(self, uncompressed_size: int, frame: bytes) -> None:
+        if self._frames_written:
+            self._fileobj.write(self._compressor.frame_hint(len(frame), uncompressed_size))
+        self._fileobj.write(frame)
+        self._frames_written += 1

@@ -18,6 +18,8 @@ import io
 import weakref
 from typing import IO, Any
 
+from ..errors import TruncatedFileError
+
 #: Read-ahead for files brinery opened itself (nothing can follow the stream there).
 OWNED_READ_AHEAD = 1 << 20
 #: Read-ahead for a caller's file that cannot peek.
@@ -106,6 +108,17 @@ class Source:
             filled += got
         self._position += filled
         return filled
+
+    def read_exactly(self, size: int, what: str) -> memoryview:
+        """Exactly ``size`` bytes, or :class:`TruncatedFileError` saying ``what`` was cut."""
+        data = bytearray(size)
+        got = self.readinto(memoryview(data))
+        if got < size:
+            raise TruncatedFileError(
+                f"the data ends in the middle of {what} ({got} of {size} bytes, at byte "
+                f"{self._position} of the file)"
+            )
+        return memoryview(data)
 
     # -- the end ---------------------------------------------------------------------------
 

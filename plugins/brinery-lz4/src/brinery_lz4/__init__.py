@@ -8,6 +8,7 @@ from __future__ import annotations
 import lz4.frame
 
 import brinery
+from brinery.codec_adapters import SkippableFrameHints
 from brinery.plugins import RegisterCompressor
 
 
@@ -32,7 +33,7 @@ class FrameCompressor:
         return head + self._lz4.flush()
 
 
-class Lz4Compressor(brinery.Compressor):
+class Lz4Compressor(SkippableFrameHints, brinery.Compressor):
     """LZ4 frames with content checksums; levels 0-2 fast, 3-16 high compression (HC)."""
 
     name = "lz4"

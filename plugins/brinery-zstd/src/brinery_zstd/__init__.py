@@ -10,11 +10,11 @@ from __future__ import annotations
 import zstandard
 
 import brinery
-from brinery.codec_adapters import BoundedOutputDecompressor
+from brinery.codec_adapters import BoundedOutputDecompressor, SkippableFrameHints
 from brinery.plugins import RegisterCompressor
 
 
-class ZstdCompressor(brinery.Compressor):
+class ZstdCompressor(SkippableFrameHints, brinery.Compressor):
     """Zstandard frames with checksums; levels -7 (fastest) to 22, negative levels included."""
 
     name = "zstd"
