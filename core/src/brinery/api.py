@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+from collections.abc import Callable
 from typing import IO, Any
 
 from . import rebuild
@@ -17,6 +18,7 @@ from .errors import (
     DumpError,
     InvalidArgumentError,
     UnknownFormatError,
+    UnsupportedVersionError,
 )
 from .format.layout import BUFFER_RECORD, STREAM_MAGIC
 from .format.reader import StreamReader
@@ -146,7 +148,7 @@ def _read(source: Source, threads: int) -> Any:
         raise UnknownFormatError(_describe_unknown(head))
     if type(compressor).open_reader is Compressor.open_reader:
         with FrameReader(source, compressor, threads=threads) as frames:
-            value = _unpickle(_inner_stream(frames, compressor))
+            value = _unpickle(_inner_stream(frames, compressor), frames.check_current_frame)
             frames.finish()
         return value
     # A compressor with its own reader: it may read ahead, so nothing can follow its stream.
@@ -156,6 +158,8 @@ def _read(source: Source, threads: int) -> Any:
 def _inner_stream(stream: Any, compressor: Compressor) -> StreamReader:
     try:
         return StreamReader(stream, what=f"the {compressor.name} data")
+    except UnsupportedVersionError:
+        raise
     except UnknownFormatError:
         raise UnknownFormatError(
             f"the {compressor.name} data does not hold a brinery stream (a file compressed with "
@@ -163,16 +167,29 @@ def _inner_stream(stream: Any, compressor: Compressor) -> StreamReader:
         ) from None
 
 
-def _unpickle(stream: StreamReader) -> Any:
+def _unpickle(stream: StreamReader, check_data: Callable[[], None] | None = None) -> Any:
+    """Run the unpickler over ``stream``.
+
+    When it fails, ``check_data`` (the compressed reader's check of the frame being read) runs
+    first: a codec checksum that fails means the bytes the unpickler choked on were damaged,
+    which is then what the error says, rather than whatever the unpickler made of them.
+    """
     token = rebuild.CURRENT_STREAM.set(stream)
     try:
         unpickler = pickle.Unpickler(stream, buffers=_OutOfBandBuffers(stream))
         try:
             value = unpickler.load()
-        except (pickle.UnpicklingError, EOFError) as error:
-            if isinstance(error, BrineryError):
-                raise
-            raise CorruptFileError(f"the pickle data is corrupt: {error}") from error
+        except BrineryError:
+            raise
+        except Exception as error:
+            if check_data is not None:
+                try:
+                    check_data()
+                except BrineryError as damage:
+                    raise damage from error
+            if isinstance(error, (pickle.UnpicklingError, EOFError)):
+                raise CorruptFileError(f"the pickle data is corrupt: {error}") from error
+            raise
         stream.finish()
         return value
     finally:

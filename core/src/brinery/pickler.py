@@ -37,7 +37,7 @@ class BrineryPickler(pickle.Pickler):
         callback = self._buffer_callback if protocol >= 5 else None
         super().__init__(stream, protocol=protocol, buffer_callback=callback)
         self._stream = stream
-        self._dtype_tokens: dict[np.dtype, np.dtype | str] = {}
+        self._dtype_tokens: dict[int, tuple[np.dtype, np.dtype | str]] = {}
 
     def reducer_override(self, obj: Any) -> Any:
         if isinstance(obj, np.ndarray):
@@ -86,13 +86,16 @@ class BrineryPickler(pickle.Pickler):
 
     def _dtype_token(self, dtype: np.dtype) -> np.dtype | str:
         """A dtype's string form where it says everything (``'<f8'``), else the dtype itself."""
-        token = self._dtype_tokens.get(dtype)
-        if token is None:
-            token = dtype
-            simple = dtype.fields is None and dtype.subdtype is None and dtype.metadata is None
-            if simple and np.dtype(dtype.str) == dtype:
-                token = dtype.str
-            self._dtype_tokens[dtype] = token
+        # Keyed by identity: dtypes that differ in metadata or alignment compare (and hash)
+        # equal.  The cache holds the dtype, so its id is not reused while it is cached.
+        cached = self._dtype_tokens.get(id(dtype))
+        if cached is not None:
+            return cached[1]
+        token: np.dtype | str = dtype
+        simple = dtype.fields is None and dtype.subdtype is None and dtype.metadata is None
+        if simple and np.dtype(dtype.str) == dtype:
+            token = dtype.str
+        self._dtype_tokens[id(dtype)] = (dtype, token)
         return token
 
 

@@ -101,18 +101,21 @@ class PluginHost:
             self._manager.register(module, name=name)
             self._manager.check_pending()
         except (ValueError, pluggy.PluginValidationError) as error:
-            self._manager.unregister(module)
+            if self._manager.is_registered(module):
+                self._manager.unregister(module)
             _warn(f"brinery plugin {name!r} ({distribution}) is invalid: {error}")
             return
         info = PluginInfo(name, distribution, version, hooks=[])
         for caller in self._manager.get_hookcallers(module) or []:
             info.hooks.append(caller.name)
         for impl in self._manager.hook.register_compressors.get_hookimpls():
-            if impl.plugin is module:
-                self._call_register_hook(impl, info)
+            if impl.plugin is module and not self._call_register_hook(impl, info):
+                self._manager.unregister(module)
+                return
         self._plugins.append(info)
 
-    def _call_register_hook(self, impl: pluggy.HookImpl, info: PluginInfo) -> None:
+    def _call_register_hook(self, impl: pluggy.HookImpl, info: PluginInfo) -> bool:
+        """Run one plugin's hook; on failure undo what it registered, warn, return false."""
         registered: list[str] = []
 
         def register(compressor: Compressor, *, force: bool = False) -> None:
@@ -126,8 +129,9 @@ class PluginHost:
                 self.registry.unregister(compressor_name)
             _warn(f"brinery plugin {info.name!r} ({info.distribution}) failed to register its "
                   f"compressors: {type(error).__name__}: {error}")
-            return
+            return False
         info.compressors.extend(registered)
+        return True
 
 
 def _selected_distributions() -> set[str] | None:
@@ -150,7 +154,8 @@ def _version_of(distribution: str) -> str:
 
 
 def _warn(message: str) -> None:
-    warnings.warn(message, PluginWarning, stacklevel=4)
+    # One line: pluggy's messages span several, which reads badly among other warnings.
+    warnings.warn(" ".join(message.split()), PluginWarning, stacklevel=4)
 
 
 HOST = PluginHost()

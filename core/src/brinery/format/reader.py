@@ -142,7 +142,16 @@ class StreamReader:
     # -- records ---------------------------------------------------------------------------
 
     def _read_stream_header(self) -> None:
-        head = self._read_exactly(STREAM_HEADER.size, "the stream header")
+        head = bytearray(STREAM_HEADER.size)
+        got = self._read_some(memoryview(head))
+        if head[: min(got, len(STREAM_MAGIC))] != STREAM_MAGIC[: min(got, len(STREAM_MAGIC))]:
+            raise UnknownFormatError(f"{self._what} is not a brinery stream")
+        if got < len(head):
+            if not got:
+                raise UnknownFormatError(f"{self._what} is empty: it holds no brinery stream")
+            raise TruncatedFileError(
+                f"{self._what} ends in the middle of the stream header (after {got} bytes)"
+            )
         magic, major, minor, flags, reserved = STREAM_HEADER.unpack(head)
         if magic != STREAM_MAGIC:
             raise UnknownFormatError(f"{self._what} is not a brinery stream")
@@ -219,7 +228,16 @@ class StreamReader:
         return bytes(data)
 
     def _fill(self, target: memoryview, what: str) -> None:
-        """Fill ``target`` from the stream, turning any failure into a brinery error."""
+        """Fill ``target`` from the stream, or raise :class:`TruncatedFileError` about ``what``."""
+        filled = self._read_some(target)
+        if filled < len(target):
+            raise TruncatedFileError(
+                f"{self._what} ends in the middle of {what} (at byte {self._offset} of the "
+                "stream)"
+            )
+
+    def _read_some(self, target: memoryview) -> int:
+        """Fill ``target`` as far as the stream goes, turning any failure into a brinery error."""
         filled = 0
         while filled < len(target):
             try:
@@ -232,9 +250,7 @@ class StreamReader:
                     f"stream: {type(error).__name__}: {error}"
                 ) from error
             if not got:
-                raise TruncatedFileError(
-                    f"{self._what} ends in the middle of {what} (at byte "
-                    f"{self._offset + filled} of the stream)"
-                )
+                break
             filled += got
         self._offset += filled
+        return filled

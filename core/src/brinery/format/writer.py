@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 from typing import IO, Any
 
 from ..errors import DumpError
+from ..streams.output import write_all
 from .layout import (
     END_RECORD,
     FORMAT_MAJOR,
@@ -72,10 +73,5 @@ class StreamWriter:
         self._put(RECORD_HEADER.pack(END_RECORD, 0, 0, 0, 0))
 
     def _put(self, data: Any) -> None:
-        view = memoryview(data).cast("B")
-        written = self._sink.write(view)
-        # Raw (unbuffered) files may write less than asked; buffered ones return None or all.
-        while written is not None and written < len(view):
-            view = view[written:]
-            written = self._sink.write(view)
+        write_all(self._sink, data)
         self._offset += memoryview(data).nbytes

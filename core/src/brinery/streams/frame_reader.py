@@ -88,6 +88,13 @@ class FrameReader(io.RawIOBase):
         self._input_after_frame = b""
         self._close_pool()
 
+    def check_current_frame(self) -> None:
+        """Decompress the rest of the frame being read, so the codec's own check runs on it:
+        a damaged frame raises :class:`CorruptFileError` (whole frames were checked already)."""
+        if self._decompressor is not None:
+            while not self._decompressor.eof:
+                self._decompress(1 << 16)
+
     def close(self) -> None:
         self._close_pool()
         super().close()

@@ -23,6 +23,8 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, TYPE_CHECKING, Any
 
+from .output import write_all
+
 if TYPE_CHECKING:
     from ..compressor import Compressor, StreamCompressor
 
@@ -53,7 +55,7 @@ class FrameWriter(io.RawIOBase):
         self._max_in_flight = 2 * threads
         self._stream: StreamCompressor | None = None
         self._frames_written = 0
-        fileobj.write(compressor.stream_header(level))
+        write_all(fileobj, compressor.stream_header(level))
         if self._frame_size is None:
             # One frame for the whole stream: compress as data arrives.
             self._stream = compressor.new_compressor(level)
@@ -69,7 +71,7 @@ class FrameWriter(io.RawIOBase):
         view = memoryview(data).cast("B")
         size = len(view)
         if self._stream is not None:
-            self._fileobj.write(self._stream.compress(view))
+            write_all(self._fileobj, self._stream.compress(view))
             return size
         frame_size = self._frame_size
         assert frame_size is not None
@@ -98,14 +100,14 @@ class FrameWriter(io.RawIOBase):
             return
         try:
             if self._stream is not None:
-                self._fileobj.write(self._stream.flush())
+                write_all(self._fileobj, self._stream.flush())
             else:
                 if self._pending or not (self._frames_written or self._in_flight):
                     self._submit(self._pending)
                     self._pending = bytearray()
                 while self._in_flight:
                     self._write_oldest()
-            self._fileobj.write(self._compressor.stream_trailer())
+            write_all(self._fileobj, self._compressor.stream_trailer())
         finally:
             self._shut_down()
             super().close()
@@ -141,6 +143,6 @@ class FrameWriter(io.RawIOBase):
 
     def _write_frame(self, uncompressed_size: int, frame: bytes) -> None:
         if self._frames_written:
-            self._fileobj.write(self._compressor.frame_hint(len(frame), uncompressed_size))
-        self._fileobj.write(frame)
+            write_all(self._fileobj, self._compressor.frame_hint(len(frame), uncompressed_size))
+        write_all(self._fileobj, frame)
         self._frames_written += 1

@@ -109,6 +109,22 @@ class Source:
         self._position += filled
         return filled
 
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` bytes (all that is left if negative); fewer only at the end."""
+        if size < 0:
+            parts = [self._chunk[self._offset :]]
+            self._position += len(parts[0])
+            self._chunk, self._offset = b"", 0
+            while more := self._raw.read(self._read_ahead):
+                parts.append(more)
+                self._position += len(more)
+            return b"".join(parts)
+        data = bytearray(size)
+        return bytes(data[: self.readinto(memoryview(data))])
+
     def read_exactly(self, size: int, what: str) -> memoryview:
         """Exactly ``size`` bytes, or :class:`TruncatedFileError` saying ``what`` was cut."""
         data = bytearray(size)
