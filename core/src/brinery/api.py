@@ -17,12 +17,14 @@ from .errors import (
     CorruptFileError,
     DumpError,
     InvalidArgumentError,
+    TruncatedFileError,
     UnknownFormatError,
     UnsupportedVersionError,
 )
 from .format.layout import BUFFER_RECORD, STREAM_MAGIC
 from .format.reader import StreamReader
 from .format.writer import StreamWriter
+from .known_plugins import KNOWN_PLUGINS
 from .pickler import BrineryPickler
 from .plugins import registry
 from .streams.frame_reader import FrameReader
@@ -145,6 +147,11 @@ def _read(source: Source, threads: int) -> Any:
         raise UnknownFormatError("the data is empty: there is no brinery stream in it")
     compressor = registry().detect(head)
     if compressor is None:
+        if len(head) < DETECTION_BYTES and _begins_a_magic(head):
+            raise TruncatedFileError(
+                f"the data ends after {len(head)} bytes, inside a magic number: the file is "
+                "truncated"
+            )
         raise UnknownFormatError(_describe_unknown(head))
     if type(compressor).open_reader is Compressor.open_reader:
         with FrameReader(source, compressor, threads=threads) as frames:
@@ -207,6 +214,13 @@ class _OutOfBandBuffers:
 
     def __next__(self) -> Any:
         return self._stream.take_memory(BUFFER_RECORD)
+
+
+def _begins_a_magic(head: bytes) -> bool:
+    """Whether ``head`` is the start of brinery's magic or a compressor's (known or not)."""
+    magics = [STREAM_MAGIC, *(plugin.magic for plugin in KNOWN_PLUGINS)]
+    magics += [magic for c in registry().snapshot().values() for magic in c.all_magics]
+    return any(magic.startswith(head) for magic in magics)
 
 
 def _describe_unknown(head: bytes) -> str:

@@ -20,15 +20,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..compressor import FRAME_HINT_MAX
+from ..compressor import FRAME_HINT_MAX, MIB
 from ..errors import BrineryError, CorruptFileError, TruncatedFileError
 
 if TYPE_CHECKING:
     from ..compressor import Compressor, FrameHint, StreamDecompressor
     from .source import Source
 
-#: Frames brinery writes are a few MiB; a hint announcing more than this is damaged.
-MAX_HINTED_FRAME_BYTES = 1 << 30
+#: A hint announcing a frame this many times larger than the codec's frame size is damaged
+#: (checked before anything is allocated for the frame).
+HINTED_FRAME_LIMIT_FACTOR = 4
 #: Copies larger than this go through numpy, which releases the GIL while it copies.
 _GIL_FREE_COPY_BYTES = 1 << 16
 
@@ -147,8 +148,17 @@ class FrameReader(io.RawIOBase):
             pending, self._next_hint = self._next_hint, None
             return pending
         hint = self._compressor.parse_frame_hint(self._source.peek(FRAME_HINT_MAX))
-        if hint is not None:
-            self._source.read_exactly(hint.length, "a frame hint")
+        if hint is None:
+            return None
+        limit = HINTED_FRAME_LIMIT_FACTOR * (self._compressor.frame_size or MIB)
+        if hint.uncompressed_size > limit or hint.compressed_size > limit + MIB:
+            raise CorruptFileError(
+                f"a {self._compressor.name} frame hint announces {hint.compressed_size} "
+                f"compressed and {hint.uncompressed_size} uncompressed bytes, far more than "
+                f"brinery writes in a frame ({self._compressor.frame_size} bytes): the hint is "
+                "damaged"
+            )
+        self._source.read_exactly(hint.length, "a frame hint")
         return hint
 
     def _read_whole_frames(self, hint: FrameHint, target: memoryview) -> int:
@@ -184,12 +194,6 @@ class FrameReader(io.RawIOBase):
         return filled
 
     def _read_frame(self, hint: FrameHint) -> memoryview:
-        if max(hint.compressed_size, hint.uncompressed_size) > MAX_HINTED_FRAME_BYTES:
-            raise CorruptFileError(
-                f"a {self._compressor.name} frame hint announces {hint.compressed_size} "
-                f"compressed and {hint.uncompressed_size} uncompressed bytes, more than brinery "
-                "writes in a frame: the hint is damaged"
-            )
         self._frames += 1
         self._frame_start = self._source.position
         return self._source.read_exactly(
