@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import os
 import pickle
-from collections.abc import Callable
 from typing import IO, Any
 
 from . import rebuild
@@ -155,7 +154,16 @@ def _read(source: Source, threads: int) -> Any:
         raise UnknownFormatError(_describe_unknown(head))
     if type(compressor).open_reader is Compressor.open_reader:
         with FrameReader(source, compressor, threads=threads) as frames:
-            value = _unpickle(_inner_stream(frames, compressor), frames.check_current_frame)
+            try:
+                value = _unpickle(_inner_stream(frames, compressor))
+            except Exception as error:
+                # Decompressed bytes reach the format and the unpickler before the frame's
+                # checksum is read: if the codec finds the frame damaged, that is the error.
+                try:
+                    frames.check_current_frame()
+                except BrineryError as damage:
+                    raise damage from error
+                raise
             frames.finish()
         return value
     # A compressor with its own reader: it may read ahead, so nothing can follow its stream.
@@ -174,29 +182,17 @@ def _inner_stream(stream: Any, compressor: Compressor) -> StreamReader:
         ) from None
 
 
-def _unpickle(stream: StreamReader, check_data: Callable[[], None] | None = None) -> Any:
-    """Run the unpickler over ``stream``.
-
-    When it fails, ``check_data`` (the compressed reader's check of the frame being read) runs
-    first: a codec checksum that fails means the bytes the unpickler choked on were damaged,
-    which is then what the error says, rather than whatever the unpickler made of them.
-    """
+def _unpickle(stream: StreamReader) -> Any:
+    """Run the unpickler over ``stream``; its own complaints mean the pickle is corrupt."""
     token = rebuild.CURRENT_STREAM.set(stream)
     try:
         unpickler = pickle.Unpickler(stream, buffers=_OutOfBandBuffers(stream))
         try:
             value = unpickler.load()
-        except BrineryError:
-            raise
-        except Exception as error:
-            if check_data is not None:
-                try:
-                    check_data()
-                except BrineryError as damage:
-                    raise damage from error
-            if isinstance(error, (pickle.UnpicklingError, EOFError)):
-                raise CorruptFileError(f"the pickle data is corrupt: {error}") from error
-            raise
+        except (pickle.UnpicklingError, EOFError) as error:
+            if isinstance(error, BrineryError):
+                raise
+            raise CorruptFileError(f"the pickle data is corrupt: {error}") from error
         stream.finish()
         return value
     finally:

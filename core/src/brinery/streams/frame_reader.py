@@ -20,16 +20,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..compressor import FRAME_HINT_MAX, MIB
+from ..compressor import FRAME_HINT_MAX
 from ..errors import BrineryError, CorruptFileError, TruncatedFileError
 
 if TYPE_CHECKING:
     from ..compressor import Compressor, FrameHint, StreamDecompressor
     from .source import Source
 
-#: A hint announcing a frame this many times larger than the codec's frame size is damaged
-#: (checked before anything is allocated for the frame).
-HINTED_FRAME_LIMIT_FACTOR = 4
+#: Frames are a few MiB (a file may have been written with another frame size, so this does not
+#: follow this process's); a hint announcing more is damaged, refused before any allocation.
+MAX_HINTED_FRAME_BYTES = 1 << 30
 #: Copies larger than this go through numpy, which releases the GIL while it copies.
 _GIL_FREE_COPY_BYTES = 1 << 16
 
@@ -49,6 +49,7 @@ class FrameReader(io.RawIOBase):
         self._input_after_frame = b""  # consumed input that follows the current frame
         self._held = memoryview(b"")  # decompressed bytes of a whole frame not yet read
         self._next_hint: FrameHint | None = None  # read, but its frame not yet
+        self._failed = False  # the codec reported damage: nothing more is read
 
     def readable(self) -> bool:
         return True
@@ -92,7 +93,7 @@ class FrameReader(io.RawIOBase):
     def check_current_frame(self) -> None:
         """Decompress the rest of the frame being read, so the codec's own check runs on it:
         a damaged frame raises :class:`CorruptFileError` (whole frames were checked already)."""
-        if self._decompressor is not None:
+        if self._decompressor is not None and not self._failed:
             while not self._decompressor.eof:
                 self._decompress(1 << 16)
 
@@ -129,6 +130,7 @@ class FrameReader(io.RawIOBase):
         try:
             chunk = decompressor.decompress(data, max_length)
         except self._compressor.errors as error:
+            self._failed = True
             raise self._corrupt(error) from error
         # The decompressor keeps what it was given, so all of it is consumed; except, once the
         # frame has ended, what followed the frame, which is left unconsumed (or, when it came
@@ -150,13 +152,11 @@ class FrameReader(io.RawIOBase):
         hint = self._compressor.parse_frame_hint(self._source.peek(FRAME_HINT_MAX))
         if hint is None:
             return None
-        limit = HINTED_FRAME_LIMIT_FACTOR * (self._compressor.frame_size or MIB)
-        if hint.uncompressed_size > limit or hint.compressed_size > limit + MIB:
+        if max(hint.uncompressed_size, hint.compressed_size) > MAX_HINTED_FRAME_BYTES:
             raise CorruptFileError(
                 f"a {self._compressor.name} frame hint announces {hint.compressed_size} "
-                f"compressed and {hint.uncompressed_size} uncompressed bytes, far more than "
-                f"brinery writes in a frame ({self._compressor.frame_size} bytes): the hint is "
-                "damaged"
+                f"compressed and {hint.uncompressed_size} uncompressed bytes, more than a frame "
+                f"may hold ({MAX_HINTED_FRAME_BYTES}): the hint is damaged"
             )
         self._source.read_exactly(hint.length, "a frame hint")
         return hint
