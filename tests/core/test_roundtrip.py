@@ -76,7 +76,8 @@ def blob_from_buffer(buffer: Any, kind: type) -> Blob:
 
 # -- contents --------------------------------------------------------------------------------------
 
-SMALL, LARGE = 7, 5_000  # LARGE makes every array below at least 4096 bytes: out of band
+# LARGE makes every array below at least OUT_OF_BAND_MIN_BYTES bytes: out of band.
+SMALL, LARGE = 7, OUT_OF_BAND_MIN_BYTES
 
 
 def _floats(n: int, dtype: Any) -> np.ndarray:
@@ -207,7 +208,7 @@ CONTENTS: dict[str, Callable[[int], Any]] = {
     "negative_strides": lambda n: np.arange(2.0 * n).reshape(n, 2)[::-1, ::-1],
     "f_order_with_steps": lambda n: np.asfortranarray(np.arange(8.0 * n).reshape(2 * n, 4))[::2],
     "zero_d": lambda n: np.array(n + 0.5),
-    "zero_d_structured": lambda n: np.array((n, b"zz"), dtype=[("a", "<i2"), ("b", "S2")]),
+    "zero_d_structured": lambda n: np.array((n % 30000, b"zz"), dtype=[("a", "<i2"), ("b", "S2")]),
     "empty_arrays": lambda n: (
         [np.empty(shape) for shape in [(0,), (0, 3), (3, 0), (2, 0, 4)]]
         + [np.empty((0, n), dtype="U3", order="F"), np.empty(0, dtype=NESTED_ALIGNED)]
@@ -333,7 +334,8 @@ def test_recarray_keeps_record_type(roundtrip):
 def test_small_arrays_in_band_large_ones_as_records(
     nbytes, expected_records, dumps, loads, raw_records
 ):
-    """Arrays under 4096 bytes travel in the pickle; larger ones as one aligned array record."""
+    """Arrays under OUT_OF_BAND_MIN_BYTES travel in the pickle; larger ones as one aligned
+    array record."""
     original = np.arange(nbytes, dtype=np.uint8)
     data = dumps(original, compress=False)
     found = raw_records(data)
@@ -344,17 +346,18 @@ def test_small_arrays_in_band_large_ones_as_records(
 
 
 def test_zero_d_array_with_large_item_goes_out_of_band(dumps, loads, raw_records, assert_same):
-    """A 0-d array whose single item is 5000 bytes is an out-of-band array record too."""
-    original = np.array(b"\x01" * 5000, dtype="S5000")
+    """A 0-d array whose single item is large is an out-of-band array record too."""
+    size = OUT_OF_BAND_MIN_BYTES + 8
+    original = np.array(b"\x01" * size, dtype=f"S{size}")
     data = dumps(original)
-    assert [(record.kind, record.size) for record in raw_records(data)] == [("A", 5000)]
+    assert [(record.kind, record.size) for record in raw_records(data)] == [("A", size)]
     assert_same(loads(data), original)
 
 
 @pytest.mark.parametrize("protocol", [5, 4])
 def test_pickle_buffer_goes_through_buffer_record(protocol, dumps, loads, raw_records):
     """Protocol 5 sends a large PickleBuffer out of band as a 'B' record; protocol 4 cannot."""
-    payload = bytearray(range(256)) * 400
+    payload = bytearray(range(256)) * (OUT_OF_BAND_MIN_BYTES // 256 + 1)
     data = dumps(Blob(payload), protocol=protocol)
     kinds = [(record.kind, record.size) for record in raw_records(data)]
     assert kinds == ([("B", len(payload))] if protocol == 5 else [])
@@ -365,7 +368,7 @@ def test_pickle_buffer_goes_through_buffer_record(protocol, dumps, loads, raw_re
 
 
 def test_small_pickle_buffer_stays_in_band(dumps, loads, raw_records):
-    """A PickleBuffer under 4096 bytes stays inside the pickle."""
+    """A PickleBuffer under OUT_OF_BAND_MIN_BYTES stays inside the pickle."""
     data = dumps(Blob(bytearray(b"tiny")), protocol=5)
     assert raw_records(data) == []
     assert loads(data).data == bytearray(b"tiny")

@@ -20,8 +20,9 @@ from . import rebuild
 from .format.layout import ARRAY_RECORD, BUFFER_RECORD
 from .format.writer import StreamWriter
 
-#: Arrays and buffers smaller than this travel inside the pickle: a record costs more than it saves.
-OUT_OF_BAND_MIN_BYTES = 4096
+#: Arrays and buffers smaller than this travel inside the pickle: for them a record of their own
+#: costs more than the copy it saves (objects full of small arrays load as fast as with pickle).
+OUT_OF_BAND_MIN_BYTES = 64 * 1024
 #: Non-contiguous arrays are copied to contiguous memory this much at a time.
 BLOCK_BYTES = 4 << 20
 #: dtype kinds whose memory is self-contained (no object pointers, no out-of-line storage).

@@ -69,17 +69,32 @@ def masked_array(
 def _checked(
     dtype: np.dtype | str, shape: tuple[int, ...], order: str
 ) -> tuple[np.dtype, tuple[int, ...], str]:
-    try:
-        dtype = np.dtype(dtype)
-    except (TypeError, ValueError) as error:
-        raise CorruptFileError(f"the file describes an invalid dtype {dtype!r}") from error
-    if (
-        not isinstance(shape, tuple)
-        or not all(isinstance(n, int) and n >= 0 for n in shape)
-        or order not in ("C", "F")
-    ):
+    """Validate what the file says about an array (cheaply: this runs once per array)."""
+    if type(dtype) is str:
+        resolved = _DTYPES_BY_STRING.get(dtype)
+        if resolved is None:
+            resolved = _DTYPES_BY_STRING[dtype] = _dtype(dtype)
+        dtype = resolved
+    elif not isinstance(dtype, np.dtype):
+        dtype = _dtype(dtype)
+    if type(shape) is not tuple or order not in ("C", "F"):
         raise CorruptFileError(f"the file describes an invalid array: {shape!r}, {order!r}")
+    for n in shape:
+        if type(n) is not int or n < 0:
+            raise CorruptFileError(f"the file describes an invalid array shape {shape!r}")
     return dtype, shape, order
+
+
+#: dtypes by their string form, so each is parsed once per process.
+_DTYPES_BY_STRING: dict[str, np.dtype] = {}
+
+
+def _dtype(description: Any) -> np.dtype:
+    try:
+        resolved: np.dtype = np.dtype(description)
+    except (TypeError, ValueError) as error:
+        raise CorruptFileError(f"the file describes an invalid dtype {description!r}") from error
+    return resolved
 
 
 def _view(memory: np.ndarray, dtype: np.dtype, shape: tuple[int, ...], order: str) -> np.ndarray:
