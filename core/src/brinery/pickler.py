@@ -10,6 +10,7 @@ raw-memory record the same way.
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 from collections.abc import Iterator
 from typing import Any
@@ -38,6 +39,7 @@ class BrineryPickler(pickle.Pickler):
         callback = self._buffer_callback if protocol >= 5 else None
         super().__init__(stream, protocol=protocol, buffer_callback=callback)
         self._stream = stream
+        self._protocol = protocol
         self._dtype_tokens: dict[int, tuple[np.dtype, np.dtype | str]] = {}
 
     def reducer_override(self, obj: Any) -> Any:
@@ -79,11 +81,24 @@ class BrineryPickler(pickle.Pickler):
         order = memory_order(array)
         dtype = self._dtype_token(array.dtype)
         if array.nbytes < OUT_OF_BAND_MIN_BYTES:
-            memory = contiguous_bytes(array, order)
-            data = bytearray(memory) if array.flags.writeable else bytes(memory)
-            return (rebuild.array_in_band, (dtype, array.shape, order, data))
+            # The pickler keeps what it pickles alive until the dump ends (its memo), so the
+            # data goes in as a PickleBuffer over the array's own memory, not as a copy; it
+            # loads as a bytearray (writable) or bytes (read-only).
+            return (rebuild.array_in_band, (dtype, array.shape, order, self._in_band(array, order)))
         self._stream.write_memory(ARRAY_RECORD, array.nbytes, memory_blocks(array, order))
         return (rebuild.array, (dtype, array.shape, order, bool(array.flags.writeable)))
+
+    def _in_band(self, array: np.ndarray, order: str) -> Any:
+        if self._protocol >= 5:
+            contiguous = array.flags.c_contiguous if order == "C" else array.flags.f_contiguous
+            if contiguous:
+                # Not every dtype can be exported (datetimes, inside structures too).
+                with contextlib.suppress(ValueError, TypeError, BufferError):
+                    return pickle.PickleBuffer(array)  # type: ignore[arg-type]
+            memory = contiguous_bytes(array, order)  # a copy when not contiguous: keep the flag
+            return pickle.PickleBuffer(memory if array.flags.writeable else memory.toreadonly())
+        memory = contiguous_bytes(array, order)  # no PickleBuffer before protocol 5
+        return bytearray(memory) if array.flags.writeable else bytes(memory)
 
     def _dtype_token(self, dtype: np.dtype) -> np.dtype | str:
         """A dtype's string form where it says everything (``'<f8'``), else the dtype itself."""

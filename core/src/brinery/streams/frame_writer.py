@@ -7,7 +7,7 @@ codecs release the GIL while they work, so threads give real parallelism.
 
 Large writes are cut into frames without copying: a frame may be a ``memoryview`` slice of the
 caller's buffer (an array's memory), which stays referenced until its frame is written.  At most
-``2 * threads`` frames are in flight, which bounds memory.
+``threads + 1`` frames are in flight, which bounds memory.
 
 Before every frame but the first, a codec that can (zstd and lz4, in a skippable frame) writes a
 hint with the frame's compressed and uncompressed sizes, so a reader can hand whole frames to
@@ -29,12 +29,10 @@ if TYPE_CHECKING:
     from ..compressor import Compressor, StreamCompressor
 
 
-def compress_frame(compressor: Compressor, level: int, data: Any) -> bytes:
-    """Compress ``data`` into one complete frame."""
+def compress_frame(compressor: Compressor, level: int, data: Any) -> tuple[bytes, bytes]:
+    """Compress ``data`` into one complete frame, in two parts (joining them would copy)."""
     codec = compressor.new_compressor(level)
-    head = codec.compress(data)
-    tail = codec.flush()
-    return head + tail if head else tail
+    return codec.compress(data), codec.flush()
 
 
 class FrameWriter(io.RawIOBase):
@@ -50,9 +48,11 @@ class FrameWriter(io.RawIOBase):
         self._frame_size = compressor.frame_size
         self._pending = bytearray()
         # Each in-flight frame: its uncompressed size and its compressed bytes (to come).
-        self._in_flight: deque[tuple[int, Future[bytes]]] = deque()
+        self._in_flight: deque[tuple[int, Future[tuple[bytes, bytes]]]] = deque()
         self._pool: ThreadPoolExecutor | None = None
-        self._max_in_flight = 2 * threads
+        # One frame per thread plus one ready to go keeps every thread busy; more only costs
+        # memory (each frame in flight holds its input and its output).
+        self._max_in_flight = threads + 1
         self._stream: StreamCompressor | None = None
         self._frames_written = 0
         write_all(fileobj, compressor.stream_header(level))
@@ -141,8 +141,10 @@ class FrameWriter(io.RawIOBase):
         size, future = self._in_flight.popleft()
         self._write_frame(size, future.result())
 
-    def _write_frame(self, uncompressed_size: int, frame: bytes) -> None:
+    def _write_frame(self, uncompressed_size: int, frame: tuple[bytes, bytes]) -> None:
         if self._frames_written:
-            write_all(self._fileobj, self._compressor.frame_hint(len(frame), uncompressed_size))
-        write_all(self._fileobj, frame)
+            hint = self._compressor.frame_hint(len(frame[0]) + len(frame[1]), uncompressed_size)
+            write_all(self._fileobj, hint)
+        for part in frame:
+            write_all(self._fileobj, part)
         self._frames_written += 1
