@@ -123,6 +123,9 @@ def _assert_same_array(loaded: Any, original: np.ndarray, memo: dict[int, Any], 
     expected_type = np.ndarray if isinstance(original, np.memmap) else type(original)
     assert type(loaded) is expected_type, f"{where}: {type(loaded)} is not {expected_type}"
     assert loaded.dtype == original.dtype, f"{where}: dtype {loaded.dtype} != {original.dtype}"
+    # == ignores nothing that matters here, but say it outright for byte order and fields.
+    assert loaded.dtype.str == original.dtype.str, f"{where}: {loaded.dtype.str}"
+    assert loaded.dtype.descr == original.dtype.descr, f"{where}: {loaded.dtype.descr}"
     assert loaded.dtype.isalignedstruct == original.dtype.isalignedstruct, where
     assert loaded.dtype.metadata == original.dtype.metadata, f"{where}: dtype metadata differs"
     assert loaded.shape == original.shape, f"{where}: shape {loaded.shape} != {original.shape}"

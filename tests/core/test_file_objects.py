@@ -29,15 +29,8 @@ OBJECTS = [
 ]
 
 
-class UnseekableWriter(io.RawIOBase):
-    """A write-only file whose ``seek`` and ``tell`` raise, like a socket or a pipe."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.data = bytearray()
-
-    def writable(self) -> bool:
-        return True
+class Unseekable(io.RawIOBase):
+    """A raw file whose ``seek`` and ``tell`` raise."""
 
     def seekable(self) -> bool:
         return False
@@ -47,6 +40,17 @@ class UnseekableWriter(io.RawIOBase):
 
     def tell(self) -> int:
         raise io.UnsupportedOperation("tell")
+
+
+class UnseekableWriter(Unseekable):
+    """A write-only file whose ``seek`` and ``tell`` raise, like a socket or a pipe."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.data = bytearray()
+
+    def writable(self) -> bool:
+        return True
 
     def write(self, data: Any) -> int:
         view = memoryview(data).cast("B")
@@ -61,7 +65,7 @@ class ShortWriter(UnseekableWriter):
         return super().write(memoryview(data).cast("B")[:1000])
 
 
-class UnseekableReader(io.RawIOBase):
+class UnseekableReader(Unseekable):
     """A read-only file with neither ``peek`` nor a working ``seek``/``tell``."""
 
     def __init__(self, data: bytes) -> None:
@@ -71,15 +75,6 @@ class UnseekableReader(io.RawIOBase):
 
     def readable(self) -> bool:
         return True
-
-    def seekable(self) -> bool:
-        return False
-
-    def seek(self, *args: Any) -> int:
-        raise io.UnsupportedOperation("seek")
-
-    def tell(self) -> int:
-        raise io.UnsupportedOperation("tell")
 
     def readinto(self, buffer: Any) -> int:
         target = memoryview(buffer).cast("B")

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 import brinery
+from brinery.codec_adapters import ZlibStyleDecompressor
 from brinery.format.layout import STREAM_MAGIC
 
 PD_MAGIC = b"PD\x07"
@@ -51,28 +52,15 @@ class _PrefixedDeflateCompressor:
         return self._take_prefix() + self._zlib.flush()
 
 
-class _PrefixedDeflateDecompressor:
-    """``bz2.BZ2Decompressor``'s shape: checks the prefix, then inflates raw deflate."""
+class _PrefixedDeflateDecompressor(ZlibStyleDecompressor):
+    """``bz2.BZ2Decompressor``'s shape: checks the prefix, then inflates raw deflate through
+    the adapter brinery offers codecs shaped like ``zlib.decompressobj``."""
 
     def __init__(self, prefix: bytes) -> None:
+        super().__init__(-15)
         self._expected, self._prefix = prefix, b""
-        self._zlib = zlib.decompressobj(-15)
-        self._tail = b""
-        self._output_pending = False
 
-    @property
-    def eof(self) -> bool:
-        return self._zlib.eof
-
-    @property
-    def unused_data(self) -> bytes:
-        return self._zlib.unused_data
-
-    @property
-    def needs_input(self) -> bool:
-        return not self._zlib.eof and not self._tail and not self._output_pending
-
-    def decompress(self, data: Any, max_length: int = -1) -> bytes:
+    def decompress(self, data: Any, /, max_length: int = -1) -> bytes:
         data = bytes(data)
         if len(self._prefix) < len(self._expected):
             missing = len(self._expected) - len(self._prefix)
@@ -81,10 +69,7 @@ class _PrefixedDeflateDecompressor:
                 raise ValueError(f"not a PrefixedDeflate frame: it starts with {self._prefix!r}")
             if len(self._prefix) < len(self._expected):
                 return b""
-        output = self._zlib.decompress(self._tail + data, max(max_length, 0))
-        self._tail = self._zlib.unconsumed_tail
-        self._output_pending = 0 < max_length == len(output)
-        return output
+        return super().decompress(data, max_length)
 
 
 class PrefixedDeflate(brinery.Compressor):

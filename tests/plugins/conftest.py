@@ -1,15 +1,14 @@
 """Helpers shared by the compressor plugins' test folders (``tests/plugins/brinery_*``).
 
 Each folder runs on its own (``nox -s "plugin(plugin='brinery-zstd')"`` installs the core and
-that one plugin) and with every distribution installed.  Test modules are plain, rootdir-less
-modules that do not import each other, so the helpers are handed out as fixtures:
+that one plugin) and with every distribution installed.  Its test module describes its codec
+and pulls in the tests every plugin shares, from ``codec_contract.py`` (and
+``hinted_frames_contract.py``) in this folder, which is put on ``sys.path`` here.  Other
+helpers are handed out as fixtures (``tests/conftest.py`` gives ``assert_same`` and ``dumps``):
 
-* ``assert_identical(loaded, original)``: exact comparison (types, values bit for bit, dtypes,
-  contiguity and writeable flags, shared references loading as one object);
 * ``sample_object()``: a fresh dict of arrays of every kind and plain objects;
   ``small_sample()``: the small object the every-byte corruption loops use;
   ``framed_sample()``: a smaller one, for files cut into many 1 KiB frames;
-* ``dump_bytes(obj, **dump_kwargs)``: what ``brinery.dump`` writes into a ``BytesIO``;
 * ``damage``: loads every truncation and every one-byte flip of a file, by ``BytesIO`` and by
   path, and sorts the outcomes (see :class:`Damage`);
 * ``walk_frames(data, new_decompressor)``: the frames of a zstd or LZ4 file, skippable ones too;
@@ -20,7 +19,6 @@ modules that do not import each other, so the helpers are handed out as fixtures
 
 from __future__ import annotations
 
-import cmath
 import collections
 import contextlib
 import datetime
@@ -46,6 +44,12 @@ import pytest
 
 import brinery
 
+# For the contract modules, which each folder's test module imports.  (pytest's default
+# "prepend" import mode puts this folder on sys.path too, but only as a side effect of how it
+# imports this file.)
+if str(Path(__file__).parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).parent))
+
 #: What a file damaged in its magic number may raise: not recognised (UnknownFormatError), or
 #: taken for a known compressor that is not installed (CompressorNotInstalledError), or, when
 #: the damaged magic is still recognised, CorruptFileError (TruncatedFileError included).
@@ -57,74 +61,6 @@ MAGIC_DAMAGE_ERRORS = (
 #: What a file damaged after its magic number may raise: the compressed data is recognised, so
 #: the damage is reported as such, whatever the damaged bytes decode to.
 DATA_DAMAGE_ERRORS = (brinery.CorruptFileError,)
-
-
-# -- exact comparison -----------------------------------------------------------------------------
-
-
-def _tracks_identity(value: Any) -> bool:
-    return isinstance(value, (np.ndarray, list, dict, set, bytearray)) or (
-        hasattr(value, "__dict__") and not isinstance(value, type)
-    )
-
-
-def _same(loaded: Any, original: Any, memo: dict[int, Any], where: str) -> None:
-    if _tracks_identity(original):
-        seen = memo.get(id(original))
-        if seen is not None:
-            assert loaded is seen, f"{where}: a shared reference loaded as a separate object"
-            return
-        memo[id(original)] = loaded
-    assert type(loaded) is type(original), f"{where}: {type(loaded)} is not {type(original)}"
-    if isinstance(original, np.ndarray):
-        _same_array(loaded, original, memo, where)
-    elif isinstance(original, dict):
-        assert list(loaded) == list(original), f"{where}: keys differ"
-        for key in original:
-            _same(loaded[key], original[key], memo, f"{where}[{key!r}]")
-    elif isinstance(original, (list, tuple)):
-        assert len(loaded) == len(original), f"{where}: lengths differ"
-        for index, (got, want) in enumerate(zip(loaded, original, strict=True)):
-            _same(got, want, memo, f"{where}[{index}]")
-    elif isinstance(original, float):
-        assert (math.isnan(loaded) and math.isnan(original)) or (
-            loaded == original and math.copysign(1, loaded) == math.copysign(1, original)
-        ), f"{where}: {loaded!r} != {original!r}"
-    elif isinstance(original, complex):
-        assert (cmath.isnan(loaded) and cmath.isnan(original)) or loaded == original, where
-    else:
-        assert loaded == original, f"{where}: {loaded!r} != {original!r}"
-
-
-def _same_array(loaded: np.ndarray, original: np.ndarray, memo: dict[int, Any], where: str) -> None:
-    assert loaded.dtype == original.dtype, f"{where}: dtype {loaded.dtype} != {original.dtype}"
-    # == ignores nothing that matters here, but say it outright for byte order and fields.
-    assert loaded.dtype.str == original.dtype.str, f"{where}: {loaded.dtype.str}"
-    assert loaded.dtype.descr == original.dtype.descr, f"{where}: {loaded.dtype.descr}"
-    assert loaded.shape == original.shape, f"{where}: shape {loaded.shape} != {original.shape}"
-    assert loaded.flags.writeable == original.flags.writeable, f"{where}: writeable flag"
-    if original.flags.c_contiguous:
-        assert loaded.flags.c_contiguous, f"{where}: C-contiguous array loaded otherwise"
-    elif original.flags.f_contiguous:
-        assert loaded.flags.f_contiguous, f"{where}: F-contiguous array loaded otherwise"
-    else:
-        assert loaded.flags.c_contiguous or loaded.flags.f_contiguous, f"{where}: not contiguous"
-    if original.dtype.hasobject:
-        for index, (got, want) in enumerate(zip(loaded.flat, original.flat, strict=True)):
-            _same(got, want, memo, f"{where}.flat[{index}]")
-        return
-    plain_loaded, plain_original = np.asarray(loaded), np.asarray(original)
-    assert plain_loaded.tobytes() == plain_original.tobytes(), f"{where}: values differ"
-
-
-@pytest.fixture(scope="session")
-def assert_identical() -> Callable[[Any, Any], None]:
-    """``assert_identical(loaded, original)``: exact types, values, dtypes, flags, sharing."""
-
-    def check(loaded: Any, original: Any) -> None:
-        _same(loaded, original, {}, "obj")
-
-    return check
 
 
 # -- objects --------------------------------------------------------------------------------------
@@ -233,18 +169,6 @@ def framed_sample() -> Callable[[], dict[str, Any]]:
     return _framed_sample
 
 
-@pytest.fixture(scope="session")
-def dump_bytes() -> Callable[..., bytes]:
-    """``dump_bytes(obj, **dump_kwargs)``: the bytes ``brinery.dump`` writes to a BytesIO."""
-
-    def run(value: Any, **kwargs: Any) -> bytes:
-        buffer = io.BytesIO()
-        assert brinery.dump(value, buffer, **kwargs) == []
-        return buffer.getvalue()
-
-    return run
-
-
 # -- damage ---------------------------------------------------------------------------------------
 
 
@@ -272,10 +196,10 @@ class Damage:
     recorded as a violation, with the offset and the error.
     """
 
-    def __init__(self, folder: Path, assert_identical: Callable[[Any, Any], None]) -> None:
+    def __init__(self, folder: Path, assert_same: Callable[[Any, Any], None]) -> None:
         self._path = folder / "damaged.bin"
         self._path.write_bytes(b"")
-        self._assert_identical = assert_identical
+        self._assert_same = assert_same
 
     def outcomes(self, data: bytes, threads: int | None, ways: tuple[str, ...]) -> list[Any]:
         """What loading ``data`` gives (an object or the exception), for each of ``ways``."""
@@ -317,7 +241,7 @@ class Damage:
                 )
                 continue
             try:
-                self._assert_identical(outcome, expected)
+                self._assert_same(outcome, expected)
             except AssertionError as error:
                 tally.violations.append(f"offset {offset} ({way}): loaded different data: {error}")
                 continue
@@ -367,9 +291,9 @@ class Damage:
 
 
 @pytest.fixture
-def damage(tmp_path: Path, assert_identical: Callable[[Any, Any], None]) -> Damage:
+def damage(tmp_path: Path, assert_same: Callable[[Any, Any], None]) -> Damage:
     """A :class:`Damage` writing its files into this test's ``tmp_path``."""
-    return Damage(tmp_path, assert_identical)
+    return Damage(tmp_path, assert_same)
 
 
 # -- frames ---------------------------------------------------------------------------------------
