@@ -64,3 +64,32 @@ def build(session: nox.Session) -> None:
     for project in ["core", *(f"plugins/{name}" for name in PLUGINS)]:
         session.run("python", "-m", "build", "--outdir", str(dist), project)
     session.run("pytest", "tests/packaging", env={"BRINERY_DIST": str(dist)})
+
+
+# -- benchmarks (bench/): outside the test run ---------------------------------------------------
+
+BENCH_TOOLS = ["joblib>=1.3", "lz4>=4", "matplotlib>=3.7"]
+
+
+def _install_bench(session: nox.Session) -> None:
+    session.install("./core", *(f"./plugins/{name}" for name in PLUGINS), *BENCH_TOOLS)
+
+
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """The benchmark suite: results into docs/ (tens of minutes; `nox -s bench -- --help`)."""
+    _install_bench(session)
+    session.run("python", "-m", "bench", *session.posargs)
+
+
+@nox.session
+def bench_smoke(session: nox.Session) -> None:
+    """The benchmark suite in a tiny mode, checking that its outputs are produced and sound."""
+    _install_bench(session)
+    out = Path(session.create_tmp()) / "bench-smoke"
+    session.run("rm", "-rf", str(out), external=True)
+    session.run(
+        "python", "-m", "bench", "--size-mb", "4", "--runs", "1", "--out", str(out),
+        "--sample-mb", "1", "--sweep-datasets", "images", *session.posargs,
+    )  # fmt: skip
+    session.run("python", "-m", "bench.check", str(out))

@@ -1,0 +1,5 @@
+"""``python -m bench``: the whole suite (see :mod:`bench.run`)."""
+
+from .run import main
+
+raise SystemExit(main())

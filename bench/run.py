@@ -1,0 +1,370 @@
+"""Orchestration: plan the measurements, run each in a fresh worker, write JSON, markdown, plots.
+
+``python -m bench`` (or ``python -m bench.run``) runs everything with the defaults of the issue:
+every dataset at 512 MiB, 3 runs, results into ``docs/``.  Runs are interleaved (run 1 of every
+strategy, then run 2...) so that a slow period of the shared machine spreads over all strategies
+instead of spoiling one.  A failed or invalid measurement is recorded and the run goes on; the
+exit status is non-zero if any happened, or if the outputs do not pass :mod:`bench.check`.
+Performance targets are reported, never turned into an exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import check, machine, plots, report
+from .datasets import DATASETS
+from .stats import run_metrics, summarize
+from .strategies import SLOW_CODECS, Strategy, main_strategies, sweep_strategies
+from .targets import evaluate
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS_JSON = "bench-results.json"
+RESULTS_MD = "bench-results.md"
+EMBED_IN = "performance.md"
+DEFAULT_SAMPLE_MB = 64.0
+
+
+@dataclass(frozen=True)
+class Job:
+    """One (dataset, strategy) pair to measure ``runs`` times."""
+
+    kind: str  # "main" or "sweep"
+    dataset: str
+    size_mb: float
+    strategy: Strategy
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description="brinery's benchmark suite (see bench/README.md)."
+    )
+    parser.add_argument("--size-mb", type=float, default=512.0, help="MiB per dataset (512)")
+    parser.add_argument("--runs", type=int, default=3, help="runs per measurement (3)")
+    parser.add_argument("--out", type=Path, default=Path("docs"), help="output folder (docs)")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="folder in which a temporary folder receives the files (default: the system's, "
+        "normally /tmp); put it on the disk you want to measure",
+    )
+    parser.add_argument(
+        "--sample-mb",
+        type=float,
+        default=DEFAULT_SAMPLE_MB,
+        help=f"MiB per dataset for the level sweep and the slow codecs ({DEFAULT_SAMPLE_MB:g}; "
+        "at most --size-mb)",
+    )
+    parser.add_argument(
+        "--slow-codecs",
+        default=",".join(SLOW_CODECS),
+        help="comma-separated codecs the main comparison measures on the --sample-mb sample "
+        f"rather than the full size ({','.join(SLOW_CODECS)}; '' for none)",
+    )
+    parser.add_argument(
+        "--datasets",
+        nargs="+",
+        choices=sorted(DATASETS),
+        default=list(DATASETS),
+        help="datasets of the main comparison (all)",
+    )
+    parser.add_argument(
+        "--sweep-datasets",
+        nargs="*",
+        choices=sorted(DATASETS),
+        default=["images", "array"],
+        help="datasets of the level sweep (images array); none to skip the sweep",
+    )
+    parser.add_argument(
+        "--only",
+        default=None,
+        metavar="REGEX",
+        help="measure only strategies whose name matches (e.g. 'brinery|pickle')",
+    )
+    parser.add_argument(
+        "--rerender",
+        action="store_true",
+        help="measure nothing: recompute the targets and rewrite the markdown and plots from "
+        "OUT/bench-results.json",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=3600.0, help="seconds per worker process (3600)"
+    )
+    args = parser.parse_args(argv)
+    if args.runs < 1 or args.size_mb <= 0:
+        parser.error("--runs must be >= 1 and --size-mb > 0")
+    args.sample_mb = min(args.sample_mb, args.size_mb)
+    args.slow_codecs = [codec for codec in args.slow_codecs.split(",") if codec]
+    return args
+
+
+def plan(args: argparse.Namespace) -> list[Job]:
+    """Every (dataset, strategy) of the main comparison, then those of the level sweep."""
+    import brinery
+
+    compressors = brinery.compressors()
+    defaults = {name: compressor.default_level for name, compressor in compressors.items()}
+    levels = {name: compressor.levels for name, compressor in compressors.items()}
+    selected = re.compile(args.only) if args.only else None
+
+    def wanted(strategy: Strategy) -> bool:
+        return selected is None or bool(selected.search(strategy.name))
+
+    def size(strategy: Strategy) -> float:
+        slow = strategy.library == "brinery" and strategy.codec in args.slow_codecs
+        return args.sample_mb if slow else args.size_mb
+
+    jobs = [
+        Job("main", dataset, size(strategy), strategy)
+        for dataset in args.datasets
+        for strategy in main_strategies(defaults)
+        if strategy.applies_to(dataset) and wanted(strategy)
+    ]
+    jobs += [
+        Job("sweep", dataset, args.sample_mb, strategy)
+        for dataset in args.sweep_datasets
+        for strategy in sweep_strategies(levels, defaults)
+        if wanted(strategy)
+    ]
+    return jobs
+
+
+def measure(job: Job, folder: Path, timeout: float) -> dict[str, Any]:
+    """One run: dump in one fresh process, load in another, compare digests, delete the file."""
+    slug = re.sub(r"[^A-Za-z0-9.-]+", "_", job.strategy.name)
+    path = folder / f"{job.dataset}-{slug}{job.strategy.suffix}"
+    record: dict[str, Any] = {"dump": None, "load": None, "metrics": None, "valid": False}
+    try:
+        record["dump"] = _worker("dump", job, path, timeout)
+        record["load"] = _worker("load", job, path, timeout)
+        record["valid"] = record["dump"]["digest"] == record["load"]["digest"]
+        if not record["valid"]:
+            record["error"] = "the loaded object differs from the dumped one (digest mismatch)"
+        record["metrics"] = run_metrics(record["dump"], record["load"])
+    except WorkerError as error:
+        record["error"] = str(error)
+    finally:
+        for leftover in folder.iterdir():  # the file, and anything a failed dump left behind
+            leftover.unlink()
+    return record
+
+
+class WorkerError(RuntimeError):
+    """A worker process failed, timed out, or printed no result."""
+
+
+def _worker(phase: str, job: Job, path: Path, timeout: float) -> dict[str, Any]:
+    command = [
+        sys.executable, "-m", "bench.measure", phase,
+        "--dataset", job.dataset,
+        "--size-mb", repr(job.size_mb),
+        "--strategy", json.dumps(job.strategy.to_json()),
+        "--path", str(path),
+    ]  # fmt: skip
+    try:
+        completed = subprocess.run(
+            command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise WorkerError(f"{phase} timed out after {timeout:g} s") from None
+    lines = [line for line in completed.stdout.splitlines() if line.strip()]
+    if completed.returncode != 0 or not lines:
+        tail = completed.stderr.strip().splitlines()[-3:]
+        raise WorkerError(f"{phase} failed (exit {completed.returncode}): {' / '.join(tail)}")
+    try:
+        return json.loads(lines[-1])  # type: ignore[no-any-return]
+    except json.JSONDecodeError:
+        raise WorkerError(f"{phase} printed no JSON result: {lines[-1][:200]!r}") from None
+
+
+def run_all(jobs: list[Job], runs: int, folder: Path, timeout: float) -> list[dict[str, Any]]:
+    """Measure every job ``runs`` times, interleaved; progress goes to stderr.
+
+    A measurement the sweep shares with the main comparison (same dataset, size and strategy,
+    e.g. a slow codec at its default level) is made once and reported in both.
+    """
+    unique = list(dict.fromkeys(_measurement(job) for job in jobs))
+    records: dict[Job, list[dict[str, Any]]] = {job: [] for job in unique}
+    total = len(unique) * runs
+    started = time.monotonic()
+    done = 0
+    for run in range(runs):
+        for job in unique:
+            record = measure(job, folder, timeout)
+            records[job].append(record)
+            done += 1
+            elapsed = time.monotonic() - started
+            remaining = elapsed / done * (total - done)
+            print(
+                f"[{done}/{total} {elapsed / 60:.1f} min, ~{remaining / 60:.1f} left] "
+                f"run {run + 1} {job.dataset} {job.size_mb:g} MiB {job.strategy.name}: "
+                f"{_brief(record)}",
+                file=sys.stderr,
+                flush=True,
+            )
+    return [_result(job, records[_measurement(job)]) for job in jobs]
+
+
+def _measurement(job: Job) -> Job:
+    """The job without its kind: what identifies a measurement."""
+    return Job("", job.dataset, job.size_mb, job.strategy)
+
+
+def _brief(record: dict[str, Any]) -> str:
+    if record["metrics"] is None:
+        return "FAILED " + record.get("error", "")
+    metrics = record["metrics"]
+    text = (
+        f"dump {metrics['dump_s']:.3f} s, load {metrics['load_s']:.3f} s, "
+        f"ratio {metrics['ratio']:.2f}, peaks {metrics['dump_peak_bytes'] / 2**20:.1f} / "
+        f"{metrics['load_peak_minus_object_bytes'] / 2**20:.1f} MiB"
+    )
+    return text if record["valid"] else text + " INVALID"
+
+
+def _result(job: Job, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    errors = [run["error"] for run in runs if run.get("error")]
+    return {
+        "kind": job.kind,
+        "dataset": job.dataset,
+        "size_mb": job.size_mb,
+        "strategy": job.strategy.name,
+        "spec": job.strategy.to_json(),
+        "runs": runs,
+        "stats": summarize(runs),
+        "valid": not errors and all(run["valid"] for run in runs),
+        "errors": errors,
+    }
+
+
+def write_outputs(data: dict[str, Any], out: Path) -> None:
+    """JSON, markdown, plots; and the generated section of ``performance.md`` if present."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / RESULTS_JSON).write_text(json.dumps(data, indent=1) + "\n")
+    (out / RESULTS_MD).write_text(report.standalone(data))
+    plots.write_all(data, out / "img")
+    if report.embed(out / EMBED_IN, report.fragment(data, level=3)):
+        print(f"updated the generated section of {out / EMBED_IN}", file=sys.stderr)
+
+
+def print_targets(checks: list[dict[str, Any]]) -> None:
+    print("\nTargets (medians):")
+    for item in checks:
+        verdict = {True: "PASS", False: "FAIL", None: "n/a "}[item["pass"]]
+        measured = "-" if item["measured"] is None else f"{item['measured']:.3g}"
+        print(
+            f"  {verdict}  [{item['dataset']}] {item['target']}: {measured} {item['op']} "
+            f"{item['limit']:g} {item['unit']}  ({item['detail']})"
+        )
+
+
+def rerender(out: Path) -> int:
+    """Rewrite the targets, markdown and plots of an earlier run from its JSON."""
+    data = json.loads((out / RESULTS_JSON).read_text())
+    data["targets"] = [c.to_json() for c in _evaluate(data["results"], data["machine"])]
+    write_outputs(data, out)
+    print_targets(data["targets"])
+    problems = check.validate(out)
+    for problem in problems:
+        print(f"output check: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    out = args.out.resolve()
+    if args.rerender:
+        return rerender(out)
+    jobs = plan(args)
+    base = args.workdir.resolve() if args.workdir else None
+    if base is not None:
+        base.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="brinery-bench-", dir=base))
+    started = time.monotonic()
+    created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    try:
+        description = machine.describe(folder)
+        print(f"{len(jobs)} measurements x {args.runs} runs, files in {folder}", file=sys.stderr)
+        results = run_all(jobs, args.runs, folder, args.timeout)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    warnings = _warnings(results, description)
+    checks = [c.to_json() for c in _evaluate(results, description)]
+    data = {
+        "schema": 1,
+        "created": created,
+        "duration_s": time.monotonic() - started,
+        "command": [sys.executable, "-m", "bench", *(argv if argv is not None else sys.argv[1:])],
+        "config": {
+            "size_mb": args.size_mb,
+            "runs": args.runs,
+            "sample_mb": args.sample_mb,
+            "slow_codecs": args.slow_codecs,
+            "datasets": args.datasets,
+            "sweep_datasets": args.sweep_datasets,
+            "only": args.only,
+            "environment": {
+                key: value
+                for key, value in os.environ.items()
+                if key.startswith(("OPENBLAS", "OMP", "MKL", "BRINERY"))
+            },
+        },
+        "machine": description,
+        "warnings": warnings,
+        "targets": checks,
+        "results": results,
+    }
+    write_outputs(data, out)
+    print_targets(checks)
+    problems = check.validate(out, expect_plots=True)
+    for problem in problems:
+        print(f"output check: {problem}", file=sys.stderr)
+    failed = [r for r in results if not r["valid"]]
+    for result in failed:
+        print(
+            f"FAILED {result['kind']} {result['dataset']} {result['strategy']}: "
+            f"{'; '.join(result['errors'])}",
+            file=sys.stderr,
+        )
+    print(
+        f"\nwrote {out / RESULTS_JSON}, {out / RESULTS_MD}, {out / 'img'} "
+        f"in {data['duration_s'] / 60:.1f} min"
+    )
+    return 1 if failed or problems else 0
+
+
+def _evaluate(results: list[dict[str, Any]], description: dict[str, Any]) -> list[Any]:
+    """The target checks, with the codec defaults and CPU count the run itself recorded."""
+    defaults = {
+        name: codec["default_level"] for name, codec in description["brinery_compressors"].items()
+    }
+    return evaluate(results, description["cpus_usable"], defaults)
+
+
+def _warnings(results: list[dict[str, Any]], description: dict[str, Any]) -> list[str]:
+    warnings = []
+    if machine.source_digest() != description["brinery_source_digest"]:
+        warnings.append(
+            "brinery's source files changed during the run: the measurements may mix versions."
+        )
+    invalid = [f"{r['dataset']} {r['strategy']}" for r in results if not r["valid"]]
+    if invalid:
+        warnings.append("failed or invalid measurements: " + ", ".join(invalid))
+    return warnings
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
