@@ -27,7 +27,6 @@ from .known_plugins import KNOWN_PLUGINS
 from .pickler import BrineryPickler
 from .plugins import registry
 from .streams.frame_reader import FrameReader
-from .streams.frame_writer import FrameWriter
 from .streams.source import Source
 
 DEFAULT_PROTOCOL = 5
@@ -131,8 +130,8 @@ def _write(
 def _open_writer(compression: Compression, file: IO[bytes], threads: int) -> IO[bytes]:
     compressor, level = compression
     if type(compressor).open_writer is Compressor.open_writer:
-        return FrameWriter(file, compressor, level, threads=threads)  # type: ignore[return-value]
-    return compressor.open_writer(file, level)
+        return compressor.open_writer(file, level, threads=threads)
+    return compressor.open_writer(file, level)  # a third party's signature has no threads
 
 
 # -- reading ---------------------------------------------------------------------------------
