@@ -45,6 +45,11 @@ class HintedFramesCodec(Codec):
         their checksum, and ``skippable`` skippable ones in between."""
         raise NotImplementedError
 
+    def content_size(self, frame: bytes) -> int | None:
+        """The uncompressed size the header of the frame that starts ``frame`` records (None:
+        none recorded)."""
+        raise NotImplementedError
+
 
 def test_frames_carry_their_checksum(
     codec: HintedFramesCodec, sample_object: Any, dumps: Any, walk_frames: Any
@@ -74,6 +79,68 @@ def test_many_frames_are_codec_frames_announced_by_hints(
     assert codec.decode(data) == big["raw"]
     for frame in data_frames:
         assert codec.has_checksum(data[frame.start :])
+
+
+def test_frames_record_their_size(
+    codec: HintedFramesCodec, big: dict[str, Any], walk_frames: Any
+) -> None:
+    """Each frame is compressed in one call (``Compressor.compress_frame``), which also records
+    its size in the frame header; loads check that size against the hint, then decompress the
+    frame in one call too."""
+    data = big["files"][1]
+    frames = [frame for frame in walk_frames(data, codec.new_decompressor) if frame.kind == "data"]
+    assert [codec.content_size(data[frame.start :]) for frame in frames] == [
+        frame.output for frame in frames
+    ]
+
+
+@pytest.fixture
+def unsized_frames_file(
+    codec: HintedFramesCodec,
+    monkeypatch: pytest.MonkeyPatch,
+    big: dict[str, Any],
+    dumps: Any,
+    walk_frames: Any,
+) -> bytes:
+    """The big object in frames whose headers do not record their size (written with the codec's
+    streaming compressor, as earlier brinery did)."""
+    with monkeypatch.context() as patch:
+        compressor = brinery.compressors()[codec.name]
+        patch.setattr(type(compressor), "compress_frame", brinery.Compressor.compress_frame)
+        data: bytes = dumps(big["object"], compress=codec.name)
+    frames = [frame for frame in walk_frames(data, codec.new_decompressor) if frame.kind == "data"]
+    assert {codec.content_size(data[frame.start :]) for frame in frames} == {None}
+    return data
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_frames_without_their_size_load(
+    threads: int, unsized_frames_file: bytes, big: dict[str, Any], assert_same: Any
+) -> None:
+    assert_same(brinery.load(io.BytesIO(unsized_frames_file), threads=threads), big["object"])
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("sized", [True, False], ids=["sized", "unsized"])
+def test_a_hint_that_takes_in_the_next_frame_is_refused(
+    sized: bool,
+    threads: int,
+    codec: HintedFramesCodec,
+    big: dict[str, Any],
+    unsized_frames_file: bytes,
+    walk_frames: Any,
+) -> None:
+    """A hint whose compressed size also covers the next hint and frame (its uncompressed size
+    still the first frame's) must not make the load skip that frame's data."""
+    data = big["files"][1] if sized else unsized_frames_file
+    frames = walk_frames(data, codec.new_decompressor)
+    hint, frame, next_hint, next_frame = frames[1:5]
+    assert (hint.kind, frame.kind, next_hint.kind) == ("skippable", "data", "skippable")
+    swallowed = frame.length + next_hint.length + next_frame.length
+    start = hint.start + HINT_COMPRESSED
+    damaged = data[:start] + struct.pack("<Q", swallowed) + data[start + 8 :]
+    with pytest.raises(brinery.CorruptFileError, match=f"{codec.name} .*frame 2"):
+        brinery.load(io.BytesIO(damaged), threads=threads)
 
 
 @pytest.mark.parametrize("frame_size", [1 << 20, 32 << 20], ids=["1MiB", "32MiB"])

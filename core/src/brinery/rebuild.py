@@ -40,7 +40,24 @@ def array(dtype: np.dtype | str, shape: tuple[int, ...], order: str, writeable: 
 def array_in_band(
     dtype: np.dtype | str, shape: tuple[int, ...], order: str, data: bytes | bytearray
 ) -> np.ndarray:
-    """Rebuild a small array whose memory is in the pickle (``bytes``: read-only)."""
+    """Rebuild a small array whose memory is in the pickle (``bytes``: read-only).
+
+    Object-heavy files call this once per small array, so the common case (a cached dtype, a
+    tuple shape, ``bytes``/``bytearray`` data) is checked with the few tests numpy's constructor
+    does not already make (it refuses non-integer dimensions and too little data, but turns a
+    negative dimension into an empty one); anything else takes the thorough path.
+    """
+    if type(dtype) is str and type(shape) is tuple and (order == "C" or order == "F"):
+        resolved = _DTYPES_BY_STRING.get(dtype)
+        if resolved is not None and (type(data) is bytearray or type(data) is bytes):
+            try:
+                layout: Literal["C", "F"] = order  # type: ignore[assignment]
+                result: np.ndarray = np.ndarray(shape, resolved, data, 0, None, layout)
+            except (TypeError, ValueError, OverflowError):
+                pass  # reported with a clear message by the thorough path below
+            else:
+                if result.nbytes == len(data) and result.shape == shape:
+                    return result
     dtype, shape, order = _checked(dtype, shape, order)
     return _view(np.frombuffer(data, dtype=np.uint8), dtype, shape, order)
 

@@ -114,6 +114,9 @@ class Lz4(HintedFramesCodec):
     def has_checksum(self, frame: bytes) -> bool:
         return bool(lz4_frame.get_frame_info(frame[:32])["content_checksum"])
 
+    def content_size(self, frame: bytes) -> int | None:
+        return int(lz4_frame.get_frame_info(frame[:32])["content_size"]) or None
+
     def check_frame_listing(self, tool: str, path: Path, data_frames: int, skippable: int) -> None:
         # lz4 --list -v writes its table of frames on standard error.
         done = subprocess.run(
@@ -140,7 +143,7 @@ def test_damage_in_the_stream_header_is_reported_as_corruption(small_file: bytes
     Damaged there, the file is still a damaged LZ4 file: CorruptFileError (the checksum fails),
     not "does not hold a brinery stream" nor "written by a newer brinery: upgrade"."""
     start = small_file.index(STREAM_MAGIC)
-    assert start < 16  # a literal run at the start of the first block
+    assert start < 32  # a literal run at the start of the first block (after the frame header)
     outcomes = {}
     for offset in range(start, start + 16):
         damaged = bytearray(small_file)

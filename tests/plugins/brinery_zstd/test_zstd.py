@@ -106,6 +106,10 @@ class Zstd(HintedFramesCodec):
     def has_checksum(self, frame: bytes) -> bool:
         return bool(zstandard.get_frame_parameters(frame[:18]).has_checksum)
 
+    def content_size(self, frame: bytes) -> int | None:
+        size = zstandard.frame_content_size(frame[:18])
+        return None if size == -1 else int(size)
+
     def check_frame_listing(self, tool: str, path: Path, data_frames: int, skippable: int) -> None:
         listing = subprocess.run(
             [tool, "-l", "-v", str(path)], capture_output=True, text=True, check=True, timeout=120

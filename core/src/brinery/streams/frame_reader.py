@@ -18,8 +18,6 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from ..compressor import FRAME_HINT_MAX
 from ..errors import BrineryError, CorruptFileError, TruncatedFileError
 
@@ -30,8 +28,6 @@ if TYPE_CHECKING:
 #: Frames are a few MiB (a file may have been written with another frame size, so this does not
 #: follow this process's); a hint announcing more is damaged, refused before any allocation.
 MAX_HINTED_FRAME_BYTES = 1 << 30
-#: Copies larger than this go through numpy, which releases the GIL while it copies.
-_GIL_FREE_COPY_BYTES = 1 << 16
 
 
 class FrameReader(io.RawIOBase):
@@ -48,6 +44,7 @@ class FrameReader(io.RawIOBase):
         self._decompressor: StreamDecompressor | None = self._new_frame()
         self._input_after_frame = b""  # consumed input that follows the current frame
         self._held = memoryview(b"")  # decompressed bytes of a whole frame not yet read
+        self._ahead: deque[Future[bytearray]] = deque()  # whole frames decompressing aside
         self._next_hint: FrameHint | None = None  # read, but its frame not yet
         self._failed = False  # the codec reported damage: nothing more is read
 
@@ -64,6 +61,11 @@ class FrameReader(io.RawIOBase):
                 target[:size] = self._held[:size]
                 self._held = self._held[size:]
                 return size
+            if self._ahead:
+                self._held = memoryview(self._ahead.popleft().result())
+                if len(self._held) > len(target):
+                    self._read_ahead()  # small reads (the unpickler's): keep the pipeline full
+                continue
             if self._decompressor is not None and not self._decompressor.eof:
                 chunk = self._decompress(len(target))
                 if chunk:
@@ -80,7 +82,7 @@ class FrameReader(io.RawIOBase):
 
     def finish(self) -> None:
         """Read the end of the current frame, which must hold no more data, and stop there."""
-        if self._held:
+        if self._held or self._ahead:
             raise self._data_after_end()
         if self._decompressor is not None:
             while not self._decompressor.eof:
@@ -96,6 +98,8 @@ class FrameReader(io.RawIOBase):
         if self._decompressor is not None and not self._failed:
             while not self._decompressor.eof:
                 self._decompress(1 << 16)
+        for frame in self._ahead:
+            frame.result()
 
     def close(self) -> None:
         self._close_pool()
@@ -163,11 +167,15 @@ class FrameReader(io.RawIOBase):
 
     def _read_whole_frames(self, hint: FrameHint, target: memoryview) -> int:
         """Decompress hinted frames straight into ``target``, in parallel; a first frame that
-        does not fit whole is decompressed aside and served from there."""
+        does not fit whole is decompressed aside (with the next ones, on threads, while the
+        caller reads it) and served from there."""
         if hint.uncompressed_size > len(target):
-            held = bytearray(hint.uncompressed_size)
-            self._decompress_frame_into(self._read_frame(hint), memoryview(held), self._frames)
-            self._held = memoryview(held)
+            if self._threads == 1:
+                held = self._decompress_aside(self._read_frame(hint), hint, self._frames)
+                self._held = memoryview(held)
+            else:
+                self._ahead.append(self._submit_aside(hint))
+                self._read_ahead()
             return self.readinto(target)
         jobs: deque[Future[None]] = deque()
         filled = 0
@@ -182,7 +190,7 @@ class FrameReader(io.RawIOBase):
                 else:
                     pool = self._pool_()
                     jobs.append(pool.submit(self._decompress_frame_into, frame, part, self._frames))
-                    while len(jobs) > 2 * self._threads:
+                    while len(jobs) > self._threads:
                         jobs.popleft().result()
                 upcoming = None if self._source.at_end() else self._take_hint()
             self._next_hint = upcoming
@@ -193,6 +201,26 @@ class FrameReader(io.RawIOBase):
                 job.cancel()
         return filled
 
+    def _read_ahead(self) -> None:
+        """Start decompressing the next hinted frames aside, up to one per thread: the pickle
+        between large arrays (or a whole object-heavy file) is read in small pieces, and this
+        overlaps its decompression with unpickling.  A frame without a hint (the next
+        stream's first) stops it."""
+        while len(self._ahead) < self._threads and not self._source.at_end():
+            hint = self._take_hint()
+            if hint is None:
+                return
+            self._ahead.append(self._submit_aside(hint))
+
+    def _submit_aside(self, hint: FrameHint) -> Future[bytearray]:
+        frame = self._read_frame(hint)
+        return self._pool_().submit(self._decompress_aside, frame, hint, self._frames)
+
+    def _decompress_aside(self, frame: memoryview, hint: FrameHint, number: int) -> bytearray:
+        held = bytearray(hint.uncompressed_size)
+        self._decompress_frame_into(frame, memoryview(held), number)
+        return held
+
     def _read_frame(self, hint: FrameHint) -> memoryview:
         self._frames += 1
         self._frame_start = self._source.position
@@ -202,35 +230,17 @@ class FrameReader(io.RawIOBase):
 
     def _decompress_frame_into(self, frame: memoryview, target: memoryview, number: int) -> None:
         """Decompress one whole frame, which must fill ``target`` exactly (runs on a thread)."""
-        decompressor = self._compressor.new_decompressor()
-        filled = 0
-        data: memoryview | bytes = frame
+        name = self._compressor.name
         try:
-            while not decompressor.eof:
-                chunk = decompressor.decompress(data, len(target) - filled + 1)
-                data = b""
-                if len(chunk) > len(target) - filled:
-                    raise CorruptFileError(
-                        f"{self._compressor.name} frame {number} holds more data than its hint "
-                        f"announced ({len(target)} bytes)"
-                    )
-                _copy(target[filled : filled + len(chunk)], chunk)
-                filled += len(chunk)
-                if not chunk and decompressor.needs_input:
-                    raise TruncatedFileError(
-                        f"{self._compressor.name} frame {number} ends before its end"
-                    )
-        except BrineryError:
-            raise
+            self._compressor.decompress_frame_into(frame, target)
+        except TruncatedFileError as error:
+            raise TruncatedFileError(f"{name} frame {number}: {error}") from error
+        except BrineryError as error:
+            raise CorruptFileError(f"{name} frame {number}: {error}") from error
         except self._compressor.errors as error:
             raise CorruptFileError(
-                f"the {self._compressor.name} data is corrupt in frame {number}: {error}"
+                f"the {name} data is corrupt in frame {number}: {error}"
             ) from error
-        if filled != len(target) or decompressor.unused_data:
-            raise CorruptFileError(
-                f"{self._compressor.name} frame {number} does not match its hint ({filled} of "
-                f"{len(target)} bytes, {len(decompressor.unused_data or b'')} bytes after it)"
-            )
 
     def _pool_(self) -> ThreadPoolExecutor:
         if self._pool is None:
@@ -238,6 +248,7 @@ class FrameReader(io.RawIOBase):
         return self._pool
 
     def _close_pool(self) -> None:
+        self._ahead.clear()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
@@ -255,10 +266,3 @@ class FrameReader(io.RawIOBase):
             f"{self._compressor.name} frame {self._frames} holds data after the end of the "
             "brinery stream"
         )
-
-
-def _copy(target: memoryview, data: bytes) -> None:
-    if len(data) > _GIL_FREE_COPY_BYTES:
-        np.frombuffer(target, dtype=np.uint8)[:] = np.frombuffer(data, dtype=np.uint8)
-    else:
-        target[:] = data

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 from collections import deque
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, TYPE_CHECKING, Any
 
@@ -27,12 +28,6 @@ from .output import write_all
 
 if TYPE_CHECKING:
     from ..compressor import Compressor, StreamCompressor
-
-
-def compress_frame(compressor: Compressor, level: int, data: Any) -> tuple[bytes, bytes]:
-    """Compress ``data`` into one complete frame, in two parts (joining them would copy)."""
-    codec = compressor.new_compressor(level)
-    return codec.compress(data), codec.flush()
 
 
 class FrameWriter(io.RawIOBase):
@@ -48,7 +43,7 @@ class FrameWriter(io.RawIOBase):
         self._frame_size = compressor.frame_size
         self._pending = bytearray()
         # Each in-flight frame: its uncompressed size and its compressed bytes (to come).
-        self._in_flight: deque[tuple[int, Future[tuple[bytes, bytes]]]] = deque()
+        self._in_flight: deque[tuple[int, Future[Sequence[bytes]]]] = deque()
         self._pool: ThreadPoolExecutor | None = None
         # One frame per thread plus one ready to go keeps every thread busy; more only costs
         # memory (each frame in flight holds its input and its output).
@@ -128,9 +123,9 @@ class FrameWriter(io.RawIOBase):
     def _submit(self, data: Any) -> None:
         size = len(data)
         if self._pool is None:
-            self._write_frame(size, compress_frame(self._compressor, self._level, data))
+            self._write_frame(size, self._compressor.compress_frame(self._level, data))
             return
-        future = self._pool.submit(compress_frame, self._compressor, self._level, data)
+        future = self._pool.submit(self._compressor.compress_frame, self._level, data)
         self._in_flight.append((size, future))
         while len(self._in_flight) >= self._max_in_flight or self._in_flight[0][1].done():
             self._write_oldest()
@@ -141,9 +136,9 @@ class FrameWriter(io.RawIOBase):
         size, future = self._in_flight.popleft()
         self._write_frame(size, future.result())
 
-    def _write_frame(self, uncompressed_size: int, frame: tuple[bytes, bytes]) -> None:
+    def _write_frame(self, uncompressed_size: int, frame: Sequence[bytes]) -> None:
         if self._frames_written:
-            hint = self._compressor.frame_hint(len(frame[0]) + len(frame[1]), uncompressed_size)
+            hint = self._compressor.frame_hint(sum(map(len, frame)), uncompressed_size)
             write_all(self._fileobj, hint)
         for part in frame:
             write_all(self._fileobj, part)

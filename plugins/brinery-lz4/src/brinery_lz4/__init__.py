@@ -5,10 +5,13 @@ Frames carry their content checksum, so the lz4 tool and brinery detect corrupti
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import lz4.frame
 
 import brinery
 from brinery.codec_adapters import SkippableFrameHints
+from brinery.compressor import copy_into
 from brinery.plugins import RegisterCompressor
 
 
@@ -48,6 +51,26 @@ class Lz4Compressor(SkippableFrameHints, brinery.Compressor):
 
     def new_decompressor(self) -> brinery.StreamDecompressor:
         return lz4.frame.LZ4FrameDecompressor()  # type: ignore[no-any-return]
+
+    # One call per frame: fewer GIL hand-overs, and no joined copy of the frame's parts.
+
+    def compress_frame(self, level: int, data: bytes | memoryview) -> Sequence[bytes]:
+        # The one-call form also records the frame's size in its header.
+        frame = lz4.frame.compress(data, compression_level=level, content_checksum=True)
+        return (frame,)
+
+    def decompress_frame_into(self, frame: memoryview, target: memoryview) -> None:
+        if lz4.frame.get_frame_info(frame)["content_size"] != len(target):
+            # No size in the header (lz4 from a pipe) or a damaged one: never let a header
+            # decide an allocation; the bounded streaming path reads it or says what is wrong.
+            super().decompress_frame_into(frame, target)
+            return
+        data, used = lz4.frame.decompress(frame, return_bytes_read=True)
+        if used != len(frame):
+            raise brinery.CorruptFileError(
+                f"{len(frame) - used} bytes follow the frame inside the size its hint announced"
+            )
+        copy_into(target, data)
 
 
 @brinery.hookimpl

@@ -7,10 +7,13 @@ stop at the first frame's end, and return short data for a truncated file).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import zstandard
 
 import brinery
 from brinery.codec_adapters import BoundedOutputDecompressor, SkippableFrameHints
+from brinery.compressor import copy_into
 from brinery.plugins import RegisterCompressor
 
 
@@ -29,6 +32,21 @@ class ZstdCompressor(SkippableFrameHints, brinery.Compressor):
 
     def new_decompressor(self) -> brinery.StreamDecompressor:
         return BoundedOutputDecompressor(zstandard.ZstdDecompressor().decompressobj())
+
+    # One call per frame: zstandard's streaming objects take the GIL back every 128 KiB.
+
+    def compress_frame(self, level: int, data: bytes | memoryview) -> Sequence[bytes]:
+        # The one-call form also records the frame's size in its header.
+        return (zstandard.ZstdCompressor(level=level, write_checksum=True).compress(data),)
+
+    def decompress_frame_into(self, frame: memoryview, target: memoryview) -> None:
+        if zstandard.frame_content_size(frame) != len(target):
+            # No size in the header (zstd -c from a pipe) or a damaged one: never let a header
+            # decide an allocation; the bounded streaming path reads it or says what is wrong.
+            super().decompress_frame_into(frame, target)
+            return
+        data = zstandard.ZstdDecompressor().decompress(frame, allow_extra_data=False)
+        copy_into(target, data)
 
 
 @brinery.hookimpl

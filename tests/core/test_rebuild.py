@@ -1,0 +1,64 @@
+"""The rebuild functions named in files: they must refuse whatever a damaged file describes."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+import pytest
+
+from brinery import CorruptFileError, rebuild
+
+
+@pytest.mark.parametrize("data_type", [bytes, bytearray])
+def test_in_band_array_is_a_view_of_the_pickled_data(data_type: type) -> None:
+    data = data_type(np.arange(6, dtype="<i4").tobytes())
+    rebuild.array_in_band("<i4", (1,), "C", bytes(4))  # the dtype is cached: the fast path runs
+
+    result = rebuild.array_in_band("<i4", (2, 3), "C", data)
+
+    assert result.dtype == np.dtype("<i4")
+    np.testing.assert_array_equal(result, np.arange(6).reshape(2, 3))
+    assert result.base is data
+    assert result.flags.writeable is (data_type is bytearray)
+
+
+def test_in_band_fortran_order() -> None:
+    source = np.asfortranarray(np.arange(6, dtype="<f8").reshape(2, 3))
+
+    result = rebuild.array_in_band("<f8", (2, 3), "F", bytearray(source.tobytes(order="F")))
+
+    assert result.flags.f_contiguous
+    np.testing.assert_array_equal(result, source)
+
+
+def test_in_band_data_from_another_buffer_type_takes_the_thorough_path() -> None:
+    data = memoryview(np.arange(4, dtype="<u2").tobytes())
+
+    result = rebuild.array_in_band(np.dtype("<u2"), (4,), "C", data)
+
+    np.testing.assert_array_equal(result, [0, 1, 2, 3])
+
+
+@pytest.mark.parametrize(
+    ("dtype", "shape", "order", "data", "message"),
+    [
+        ("<i4", (3,), "C", bytes(16), "an array of shape (3,) and dtype int32 needs 12 bytes, but "
+         "its data has 16"),
+        ("<i4", (5,), "C", bytearray(16), "needs 20 bytes, but its data has 16"),
+        ("<i4", (-1,), "C", bytes(0), "invalid array shape (-1,)"),
+        ("<i4", (-1, 2), "C", bytes(0), "invalid array shape (-1, 2)"),
+        ("<i4", (2.0,), "C", bytes(8), "invalid array shape (2.0,)"),
+        ("<i4", [2], "C", bytes(8), "invalid array: [2], 'C'"),
+        ("<i4", (2,), "K", bytes(8), "invalid array: (2,), 'K'"),
+        ("not a dtype", (2,), "C", bytes(8), "invalid dtype 'not a dtype'"),
+    ],
+)
+def test_in_band_array_refuses_what_does_not_add_up(
+    dtype: Any, shape: Any, order: str, data: Any, message: str
+) -> None:
+    rebuild.array_in_band("<i4", (1,), "C", bytes(4))  # the dtype is cached: the fast path runs
+
+    with pytest.raises(CorruptFileError, match=re.escape(message)):
+        rebuild.array_in_band(dtype, shape, order, data)
