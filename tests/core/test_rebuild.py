@@ -62,3 +62,37 @@ def test_in_band_array_refuses_what_does_not_add_up(
 
     with pytest.raises(CorruptFileError, match=re.escape(message)):
         rebuild.array_in_band(dtype, shape, order, data)
+
+
+@pytest.mark.parametrize("protocol", [4, 5])
+def test_many_small_arrays_of_one_dtype_round_trip_exactly(
+    protocol: int, roundtrip: Any, assert_same: Any
+) -> None:
+    """The pickler takes a fast path for small C-contiguous arrays of a dtype it has met: it
+    must keep every other case (order, views, read-only data, dtypes numpy cannot export,
+    subclasses, protocols without PickleBuffer) exactly as the thorough path does."""
+    base = np.arange(60, dtype="<f8").reshape(6, 10)
+    read_only = base.copy()
+    read_only.flags.writeable = False
+    days = np.arange("2024-01-01", "2024-01-21", dtype="datetime64[D]")
+    value = []
+    for i in range(3):
+        value += [
+            base + i,
+            np.asfortranarray(base + i),
+            base[:, ::2],
+            base[::-1],
+            read_only,
+            read_only[1:],
+            days + i,
+            days[::3],
+            np.ma.masked_array(base + i, base > 30),
+            np.arange(i, dtype=">i2"),
+            np.array(i, dtype="<f8"),
+        ]
+    value.append(value[0])  # the same array again: one object on load
+
+    loaded = roundtrip(value, protocol=protocol)
+
+    assert_same(loaded, value)
+    assert loaded[-1] is loaded[0]

@@ -41,14 +41,31 @@ class BrineryPickler(pickle.Pickler):
         self._stream = stream
         self._protocol = protocol
         self._dtype_tokens: dict[int, tuple[np.dtype, np.dtype | str]] = {}
+        # dtypes (by id, kept alive by _dtype_tokens) whose small C-contiguous arrays have gone
+        # in band as a PickleBuffer before: their next ones take the fast path.
+        self._in_band_tokens: dict[int, np.dtype | str] = {}
+        self._in_band_buffer: pickle.PickleBuffer | None = None  # the last one handed out
 
     def reducer_override(self, obj: Any) -> Any:
+        if type(obj) is np.ndarray:
+            # The fast path: objects full of small arrays meet this tens of thousands of times.
+            token = self._in_band_tokens.get(id(obj.dtype))
+            if token is not None and obj.nbytes < OUT_OF_BAND_MIN_BYTES and obj.flags.c_contiguous:
+                try:
+                    buffer = pickle.PickleBuffer(obj)  # type: ignore[arg-type]
+                except (ValueError, TypeError, BufferError):
+                    pass  # a dtype numpy cannot export (datetimes): the thorough path copies
+                else:
+                    self._in_band_buffer = buffer
+                    return (rebuild.array_in_band, (token, obj.shape, "C", buffer))
         if isinstance(obj, np.ndarray):
             return self._reduce_array(obj)
         return NotImplemented
 
     def _buffer_callback(self, buffer: pickle.PickleBuffer) -> bool:
         """Write a large out-of-band buffer as a record; keep small ones in the pickle."""
+        if buffer is self._in_band_buffer:
+            return True  # a small array's, from reducer_override
         memory = buffer.raw()
         if memory.nbytes < OUT_OF_BAND_MIN_BYTES:
             return True
@@ -84,7 +101,10 @@ class BrineryPickler(pickle.Pickler):
             # The pickler keeps what it pickles alive until the dump ends (its memo), so the
             # data goes in as a PickleBuffer over the array's own memory, not as a copy; it
             # loads as a bytearray (writable) or bytes (read-only).
-            return (rebuild.array_in_band, (dtype, array.shape, order, self._in_band(array, order)))
+            in_band = self._in_band(array, order)
+            if self._protocol >= 5 and order == "C" and _has_plain_memory(array.dtype):
+                self._in_band_tokens[id(array.dtype)] = dtype
+            return (rebuild.array_in_band, (dtype, array.shape, order, in_band))
         self._stream.write_memory(ARRAY_RECORD, array.nbytes, memory_blocks(array, order))
         return (rebuild.array, (dtype, array.shape, order, bool(array.flags.writeable)))
 
