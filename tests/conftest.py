@@ -16,13 +16,16 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
+import xxhash
 
 import brinery
 import brinery.plugins
 from brinery.format.layout import (
     ALIGNMENT,
+    CHECKSUMS_FLAG,
     END_RECORD,
     PICKLE_RECORD,
+    RECORD_DIGEST,
     RECORD_HEADER,
     STREAM_HEADER,
     STREAM_MAGIC,
@@ -220,8 +223,9 @@ class Record(NamedTuple):
 
 
 def _parse_records(data: bytes) -> list[Record]:
-    magic, major, _minor, _flags, _reserved = STREAM_HEADER.unpack_from(data, 0)
+    magic, major, _minor, flags, _reserved = STREAM_HEADER.unpack_from(data, 0)
     assert (magic, major) == (STREAM_MAGIC, 1)
+    assert flags in (0, CHECKSUMS_FLAG)
     offset, records = STREAM_HEADER.size, []
     while True:
         kind, padding, _flags, _reserved, size = RECORD_HEADER.unpack_from(data, offset)
@@ -231,7 +235,14 @@ def _parse_records(data: bytes) -> list[Record]:
         start = offset + RECORD_HEADER.size + padding
         assert data[offset + RECORD_HEADER.size : start] == bytes(padding)
         records.append(Record(chr(kind), start, size))
-        offset = start + size
+        end = start + size
+        if flags & CHECKSUMS_FLAG:
+            # docs/format.md: XXH3-64 of the record (the end record's: of the stream header too).
+            covered = data[offset:end] if kind != END_RECORD else data[:16] + data[offset:end]
+            (stored,) = RECORD_DIGEST.unpack_from(data, end)
+            assert stored == xxhash.xxh3_64_intdigest(covered), f"checksum of record at {offset}"
+            end += RECORD_DIGEST.size
+        offset = end
         if kind == END_RECORD:
             assert offset == len(data), "bytes after the end record"
             return records

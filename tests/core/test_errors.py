@@ -15,6 +15,7 @@ import zlib
 
 import numpy as np
 import pytest
+import xxhash
 
 import brinery
 import brinery.rebuild
@@ -23,6 +24,7 @@ from brinery.format.layout import (
     BUFFER_RECORD,
     END_RECORD,
     PICKLE_RECORD,
+    RECORD_DIGEST,
     RECORD_HEADER,
     STREAM_HEADER,
     STREAM_MAGIC,
@@ -136,7 +138,7 @@ def test_newer_major_version_asks_to_upgrade(codec_or_none):
     assert isinstance(raised.value, brinery.UnknownFormatError)
 
 
-@pytest.mark.parametrize(("flags", "reserved"), [(1, 0), (0x8000, 0), (0, 7)])
+@pytest.mark.parametrize(("flags", "reserved"), [(2, 0), (0x8000, 0), (0, 7)])
 def test_unknown_header_features_ask_to_upgrade(flags, reserved):
     """Unknown stream flags (or reserved bits) mean a feature this version lacks."""
     data = _stream((END_RECORD, b""), flags=flags, reserved=reserved)
@@ -144,11 +146,29 @@ def test_unknown_header_features_ask_to_upgrade(flags, reserved):
         _load_bytes(data)
 
 
-def test_newer_minor_version_loads(dumps):
+@pytest.mark.parametrize("checksums", [False, True])
+def test_newer_minor_version_loads(checksums, dumps):
     """A newer minor version of format 1 is compatible: it loads."""
-    data = bytearray(dumps([1, "two"]))
+    data = bytearray(dumps([1, "two"], checksums=checksums))
     data[9] = 7  # minor version
+    if checksums:  # the end record's checksum covers the stream header
+        end = len(data) - RECORD_HEADER.size - RECORD_DIGEST.size
+        covered = bytes(data[: STREAM_HEADER.size] + data[end : end + RECORD_HEADER.size])
+        data[-RECORD_DIGEST.size :] = RECORD_DIGEST.pack(xxhash.xxh3_64_intdigest(covered))
     assert _load_bytes(bytes(data)) == [1, "two"]
+
+
+def test_a_changed_minor_version_is_damage_when_checksummed(dumps):
+    """The stream header is under the end record's checksum: changed afterwards, it is damage
+    (without checksums nothing could tell, as the test above shows)."""
+    data = bytearray(dumps([1, "two"], checksums=True))
+    data[9] = 7
+    with pytest.raises(
+        brinery.CorruptFileError,
+        match=r"the record at byte \d+ of the data is damaged: its checksum does not match "
+        r"\(stored 0x",
+    ):
+        _load_bytes(bytes(data))
 
 
 # -- truncated and corrupt data --------------------------------------------------------------------

@@ -14,6 +14,7 @@ import lzma
 import shutil
 import subprocess
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,14 +50,19 @@ def big_value() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def plain_stream(big_value: dict[str, Any]) -> bytes:
-    """The uncompressed stream of ``big_value`` (deterministic for a given object)."""
-    return _dump_bytes(big_value, False, threads=1)
+def plain_stream(big_value: dict[str, Any]) -> Callable[[str], bytes]:
+    """``plain_stream(codec)``: the uncompressed stream inside ``codec``'s files of
+    ``big_value`` (deterministic): with brinery's checksums unless the codec checks its data."""
+    streams = {
+        checksums: _dump_bytes(big_value, False, threads=1, checksums=checksums)
+        for checksums in (False, True)
+    }
+    return lambda codec: streams[not brinery.compressors()[codec].checks_integrity]
 
 
-def _dump_bytes(value: Any, compress: Any, threads: int) -> bytes:
+def _dump_bytes(value: Any, compress: Any, threads: int, checksums: bool | None = None) -> bytes:
     buffer = io.BytesIO()
-    brinery.dump(value, buffer, compress=compress, threads=threads)
+    brinery.dump(value, buffer, compress=compress, threads=threads, checksums=checksums)
     return buffer.getvalue()
 
 
@@ -96,7 +102,7 @@ def test_tool_decompresses_brinery_file(codec, threaded_files, plain_stream):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout[:8] == STREAM_MAGIC
-    assert result.stdout == plain_stream
+    assert result.stdout == plain_stream(codec)
 
 
 @pytest.mark.parametrize("codec", list(TOOLS))
@@ -112,7 +118,7 @@ def test_tool_integrity_check_passes(codec, threaded_files):
 def test_brinery_loads_what_the_tool_compressed(codec, plain_stream, big_value, tmp_path):
     """A brinery stream compressed by the tool (one frame, the tool's own settings) loads."""
     stream_path = tmp_path / "stream.pkl"
-    stream_path.write_bytes(plain_stream)
+    stream_path.write_bytes(plain_stream(codec))
     result = subprocess.run(
         [*_tool(TOOLS[codec][2]), str(stream_path)], capture_output=True, check=False
     )
@@ -145,13 +151,13 @@ def test_frames_are_independent_and_bounded(codec, threaded_files, plain_stream)
     sizes = _frame_sizes(codec, threaded_files[codec].read_bytes())
     assert len(sizes) >= 2
     assert max(sizes) <= FRAME_SIZES[codec]
-    assert sum(sizes) == len(plain_stream)
+    assert sum(sizes) == len(plain_stream(codec))
 
 
 def test_lzma_is_one_stream(threaded_files, plain_stream):
     """.lzma has no room for frames: one LZMA-alone stream holds everything."""
     decompressor = lzma.LZMADecompressor(lzma.FORMAT_ALONE)
-    assert decompressor.decompress(threaded_files["lzma"].read_bytes()) == plain_stream
+    assert decompressor.decompress(threaded_files["lzma"].read_bytes()) == plain_stream("lzma")
     assert decompressor.eof
     assert decompressor.unused_data == b""
 

@@ -43,28 +43,34 @@ def dump(
     protocol: int | None = None,
     *,
     threads: int | None = None,
+    checksums: bool | None = None,
 ) -> list[str]:
     """Write ``value`` to ``target`` (a path or a writable binary file object).
 
     ``compress``: ``False``/``0`` for none, ``True`` for zlib, an int 1-9 for zlib at that level,
     a compressor name, or ``(name, level)`` in the compressor's own levels.  When not given it
     follows the path's extension (``.gz``, ``.xz``, ``.zst``...).  ``threads`` compress in
-    parallel (default: every core).  Writing to a path is atomic: on failure the previous file
-    is left as it was.  Returns ``[path]``, or ``[]`` for a file object.
+    parallel (default: every core).  ``checksums``: brinery's own checksum after every record
+    (XXH3-64), by default only where the compressor has no strong check of its own (none, zlib,
+    lzma-alone); ``True`` adds them everywhere, ``False`` leaves them out.  Writing to a path is
+    atomic: on failure the previous file is left as it was.  Returns ``[path]``, or ``[]`` for a
+    file object.
     """
     protocol = _checked_protocol(protocol)
     threads = _checked_threads(threads)
+    if checksums is not None and not isinstance(checksums, bool):
+        raise InvalidArgumentError(f"checksums must be True, False or None, not {checksums!r}")
     if isinstance(target, (str, os.PathLike)):
         compression = resolve_compression(compress, os.fspath(target))
         with replacing(target) as file:
-            _write(value, file, compression, protocol, threads)
+            _write(value, file, compression, protocol, threads, checksums)
         return [os.fspath(target)]
     if not callable(getattr(target, "write", None)) or _is_text(target):
         raise InvalidArgumentError(
             f"cannot dump into {target!r}: give a path or a writable binary file object "
             "(opened with 'wb')"
         )
-    _write(value, target, resolve_compression(compress, None), protocol, threads)
+    _write(value, target, resolve_compression(compress, None), protocol, threads, checksums)
     return []
 
 
@@ -103,11 +109,18 @@ def load(source: str | os.PathLike[str] | IO[bytes], *, threads: int | None = No
 
 
 def _write(
-    value: Any, file: IO[bytes], compression: Compression | None, protocol: int, threads: int
+    value: Any,
+    file: IO[bytes],
+    compression: Compression | None,
+    protocol: int,
+    threads: int,
+    checksums: bool | None,
 ) -> None:
     sink: Any = file if compression is None else _open_writer(compression, file, threads)
+    if checksums is None:  # brinery's own where the codec has no strong check of its own
+        checksums = compression is None or not compression[0].checks_integrity
     try:
-        stream = StreamWriter(sink)
+        stream = StreamWriter(sink, checksums=checksums)
         try:
             BrineryPickler(stream, protocol).dump(value)
         except (BrineryError, OSError, MemoryError):
@@ -188,10 +201,14 @@ def _unpickle(stream: StreamReader) -> Any:
         unpickler = pickle.Unpickler(stream, buffers=_OutOfBandBuffers(stream))
         try:
             value = unpickler.load()
-        except (pickle.UnpicklingError, EOFError) as error:
-            if isinstance(error, BrineryError):
-                raise
-            raise CorruptFileError(f"the pickle data is corrupt: {error}") from error
+        except BrineryError:
+            raise
+        except Exception as error:
+            # A checksummed stream says whether the pickle bytes were damaged.
+            stream.check_current_record()
+            if isinstance(error, (pickle.UnpicklingError, EOFError)):
+                raise CorruptFileError(f"the pickle data is corrupt: {error}") from error
+            raise
         stream.finish()
         return value
     finally:

@@ -108,6 +108,9 @@ class Compressor:
     frame_size: int | None = 4 * MIB
     #: Exceptions the codec raises on bad data; brinery turns them into ``CorruptFileError``.
     errors: tuple[type[BaseException], ...] = ()
+    #: Whether every frame carries a strong check of its content (a CRC-32 or better over the
+    #: uncompressed data) that the decompressor verifies; if not, brinery checksums each record.
+    checks_integrity: bool = False
 
     # -- codec pieces ----------------------------------------------------------------------
 

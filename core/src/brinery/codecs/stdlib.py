@@ -42,6 +42,7 @@ class GzipCompressor(Compressor):
     """The gzip format (RFC 1952); each frame is a gzip member, which ``gzip -d`` joins."""
 
     name = "gzip"
+    checks_integrity = True
     magic = b"\x1f\x8b"
     extensions = (".gz",)
     levels = range(10)
@@ -59,6 +60,7 @@ class Bz2Compressor(Compressor):
     """The bzip2 format; each frame is a bzip2 stream, which ``bzip2 -d`` joins."""
 
     name = "bz2"
+    checks_integrity = True
     magic = b"BZh"
     extensions = (".bz2",)
     levels = range(1, 10)
@@ -76,6 +78,7 @@ class XzCompressor(Compressor):
     """The xz format with a CRC-64 check; each frame is an xz stream, which ``xz -d`` joins."""
 
     name = "xz"
+    checks_integrity = True
     magic = b"\xfd7zXZ\x00"
     extensions = (".xz",)
     levels = range(10)

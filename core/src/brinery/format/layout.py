@@ -17,14 +17,20 @@ STREAM_MAGIC = b"\x89BRN\r\n\x1a\n"
 FORMAT_MAJOR = 1
 FORMAT_MINOR = 0
 
+#: Stream header flag: every record is followed by :data:`RECORD_DIGEST`, the XXH3-64 of the
+#: record (header, padding, payload); the end record's also covers the stream header.  Written
+#: when the compressor has no strong check of its own (none, zlib, lzma-alone, third parties').
+CHECKSUMS_FLAG = 0x0001
 #: Stream header flags this version understands; a reader refuses a stream with any other flag
 #: (a feature that changes the layout announces itself here, so old readers fail clearly).
-KNOWN_STREAM_FLAGS = 0x0000
+KNOWN_STREAM_FLAGS = CHECKSUMS_FLAG
 
 #: magic (8s), major (B), minor (B), flags (H), reserved (I, zero).
 STREAM_HEADER = struct.Struct("<8sBBHI")
 #: kind (B), padding length (B), flags (H), reserved (I, zero), payload length (Q).
 RECORD_HEADER = struct.Struct("<BBHIQ")
+#: A record's checksum (with :data:`CHECKSUMS_FLAG`): XXH3-64, seed 0.
+RECORD_DIGEST = struct.Struct("<Q")
 
 #: Raw memory payloads start at a multiple of this many bytes from the start of the stream.
 ALIGNMENT = 64

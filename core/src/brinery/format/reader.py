@@ -13,6 +13,7 @@ from collections import deque
 from typing import Any, Protocol
 
 import numpy as np
+import xxhash
 
 from ..errors import (
     BrineryError,
@@ -24,10 +25,12 @@ from ..errors import (
 from .layout import (
     ARRAY_RECORD,
     BUFFER_RECORD,
+    CHECKSUMS_FLAG,
     END_RECORD,
     FORMAT_MAJOR,
     KNOWN_STREAM_FLAGS,
     PICKLE_RECORD,
+    RECORD_DIGEST,
     RECORD_HEADER,
     RECORD_NAMES,
     STREAM_HEADER,
@@ -54,6 +57,10 @@ class StreamReader:
         self._held = b""  # pickle bytes read ahead by readline
         self._memory: deque[tuple[int, np.ndarray]] = deque()
         self._ended = False
+        self._header = b""
+        self._checksums = False  # set by the stream header's flag
+        self._digest: Any = None  # the current pickle record's running checksum
+        self._record_start = 0
         self._read_stream_header()
 
     # -- the unpickler's file interface ----------------------------------------------------
@@ -82,7 +89,7 @@ class StreamReader:
         while filled < len(target) and self._open_pickle_record():
             take = min(len(target) - filled, self._pickle_left)
             self._fill(target[filled : filled + take], "pickle data")
-            self._pickle_left -= take
+            self._consumed_pickle(target[filled : filled + take])
             filled += take
         return filled
 
@@ -153,6 +160,8 @@ class StreamReader:
                 f"{self._what} ends in the middle of the stream header (after {got} bytes)"
             )
         magic, major, minor, flags, reserved = STREAM_HEADER.unpack(head)
+        self._header = bytes(head)
+        self._checksums = bool(flags & CHECKSUMS_FLAG)
         if magic != STREAM_MAGIC:
             raise UnknownFormatError(f"{self._what} is not a brinery stream")
         if major > FORMAT_MAJOR:
@@ -187,13 +196,32 @@ class StreamReader:
             )
         if kind == PICKLE_RECORD:
             self._pickle_left = size
+            self._record_start = start
+            if self._checksums:
+                self._digest = xxhash.xxh3_64(head)
+                if not size:
+                    self._check_digest(self._digest, start)
         elif kind in (ARRAY_RECORD, BUFFER_RECORD):
-            if padding and any(self._read_exactly(padding, "record padding")):
+            zeros = self._read_exactly(padding, "record padding") if padding else b""
+            if any(zeros):
                 raise CorruptFileError(
                     f"the padding of the record at byte {start} of {self._what} is not zero"
                 )
-            self._memory.append((kind, self._read_memory(size, start)))
+            memory = self._read_memory(size, start)
+            if self._checksums:
+                digest = xxhash.xxh3_64(head)
+                digest.update(zeros)
+                digest.update(memory.data)
+                self._check_digest(digest, start)
+            self._memory.append((kind, memory))
         elif kind == END_RECORD:
+            if size:
+                raise CorruptFileError(
+                    f"the end record at byte {start} of {self._what} is damaged (it declares "
+                    f"{size} bytes)"
+                )
+            if self._checksums:
+                self._check_digest(xxhash.xxh3_64(self._header + head), start)
             self._ended = True
         else:
             raise CorruptFileError(
@@ -215,8 +243,33 @@ class StreamReader:
     def _read_pickle(self, size: int) -> bytes:
         data = bytearray(size)
         self._fill(memoryview(data), "pickle data")
-        self._pickle_left -= size
+        self._consumed_pickle(data)
         return bytes(data)
+
+    def _consumed_pickle(self, data: Any) -> None:
+        """Account for pickle bytes read from the current record; check it once it is whole,
+        before the unpickler acts on its last bytes (it reads a whole pickle frame, which is a
+        whole record, at once)."""
+        self._pickle_left -= len(data)
+        if self._digest is not None:
+            self._digest.update(data)
+            if not self._pickle_left:
+                self._check_digest(self._digest, self._record_start)
+                self._digest = None
+
+    def check_current_record(self) -> None:
+        """Read the rest of the pickle record being read and check its checksum: called when
+        the unpickler fails, so that damage is reported as such."""
+        while self._digest is not None and self._pickle_left:
+            self._read_pickle(min(self._pickle_left, LINE_CHUNK))
+
+    def _check_digest(self, digest: Any, start: int) -> None:
+        stored = RECORD_DIGEST.unpack(self._read_exactly(RECORD_DIGEST.size, "a checksum"))[0]
+        if stored != digest.intdigest():
+            raise CorruptFileError(
+                f"the record at byte {start} of {self._what} is damaged: its checksum does not "
+                f"match (stored {stored:#018x}, computed {digest.intdigest():#018x})"
+            )
 
     def _take_held(self, size: int) -> bytes:
         taken, self._held = self._held[:size], self._held[size:]

@@ -5,13 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import IO, Any
 
+import xxhash
+
 from ..errors import DumpError
 from ..streams.output import write_all
 from .layout import (
+    CHECKSUMS_FLAG,
     END_RECORD,
     FORMAT_MAJOR,
     FORMAT_MINOR,
     PICKLE_RECORD,
+    RECORD_DIGEST,
     RECORD_HEADER,
     STREAM_HEADER,
     STREAM_MAGIC,
@@ -28,21 +32,30 @@ class StreamWriter:
 
     ``write`` (called by the pickler) wraps each piece of pickle output in a pickle record;
     :meth:`write_memory` writes an array's or buffer's memory as one aligned record, block by
-    block, straight from that memory.
+    block, straight from that memory.  With ``checksums``, each record is followed by its
+    XXH3-64 (see :data:`~brinery.format.layout.CHECKSUMS_FLAG`), computed as it is written.
     """
 
-    def __init__(self, sink: IO[bytes]) -> None:
+    def __init__(self, sink: IO[bytes], *, checksums: bool = True) -> None:
         self._sink = sink
         self._offset = 0
+        self._checksums = checksums
         self._end_frame: Callable[[], None] | None = getattr(sink, "end_frame", None)
-        self._put(STREAM_HEADER.pack(STREAM_MAGIC, FORMAT_MAJOR, FORMAT_MINOR, 0, 0))
+        flags = CHECKSUMS_FLAG if checksums else 0
+        self._header = STREAM_HEADER.pack(STREAM_MAGIC, FORMAT_MAJOR, FORMAT_MINOR, flags, 0)
+        self._put(self._header)
 
     def write(self, data: Any) -> int:
         """Write pickle output (the pickler's ``file.write``)."""
         size = memoryview(data).nbytes
         if size:
-            self._put(RECORD_HEADER.pack(PICKLE_RECORD, 0, 0, 0, size))
+            head = RECORD_HEADER.pack(PICKLE_RECORD, 0, 0, 0, size)
+            self._put(head)
             self._put(data)
+            if self._checksums:
+                digest = xxhash.xxh3_64(head)
+                digest.update(data)
+                self._put(RECORD_DIGEST.pack(digest.intdigest()))
         return size
 
     def write_memory(self, kind: int, size: int, blocks: Iterable[memoryview]) -> None:
@@ -52,13 +65,17 @@ class StreamWriter:
         so a reader can decompress them in parallel straight into the array's memory.
         """
         padding = padding_before_payload(self._offset)
-        self._put(RECORD_HEADER.pack(kind, padding, 0, 0, size) + _ZEROS[:padding])
+        head = RECORD_HEADER.pack(kind, padding, 0, 0, size) + _ZEROS[:padding]
+        self._put(head)
+        digest = xxhash.xxh3_64(head) if self._checksums else None
         end_frame = self._end_frame if size >= OWN_FRAMES_MIN_BYTES else None
         if end_frame is not None:
             end_frame()
         written = 0
         for block in blocks:
             self._put(block)
+            if digest is not None:
+                digest.update(block)
             written += block.nbytes
         if end_frame is not None:
             end_frame()
@@ -67,10 +84,15 @@ class StreamWriter:
                 f"an array changed size while it was being written ({written} bytes instead "
                 f"of {size})"
             )
+        if digest is not None:
+            self._put(RECORD_DIGEST.pack(digest.intdigest()))
 
     def finish(self) -> None:
         """Write the end record; the stream is complete after it."""
-        self._put(RECORD_HEADER.pack(END_RECORD, 0, 0, 0, 0))
+        head = RECORD_HEADER.pack(END_RECORD, 0, 0, 0, 0)
+        self._put(head)
+        if self._checksums:
+            self._put(RECORD_DIGEST.pack(xxhash.xxh3_64_intdigest(self._header + head)))
 
     def _put(self, data: Any) -> None:
         write_all(self._sink, data)

@@ -40,6 +40,7 @@ class Lz4Compressor(SkippableFrameHints, brinery.Compressor):
     """LZ4 frames with content checksums; levels 0-2 fast, 3-16 high compression (HC)."""
 
     name = "lz4"
+    checks_integrity = True  # content checksums, written and verified
     magic = b"\x04\x22\x4d\x18"
     extensions = (".lz4",)
     levels = range(lz4.frame.COMPRESSIONLEVEL_MIN, lz4.frame.COMPRESSIONLEVEL_MAX + 1)

@@ -25,6 +25,7 @@ class LzoCompressor(brinery.Compressor):
     levels = range(1, 10)
     default_level = 1
     errors = (LzopError, lzo.error)
+    checks_integrity = True  # CRC-32 of every block, uncompressed and compressed
 
     def new_compressor(self, level: int) -> brinery.StreamCompressor:
         return BlockCompressor(level)

@@ -21,6 +21,7 @@ class ZstdCompressor(SkippableFrameHints, brinery.Compressor):
     """Zstandard frames with checksums; levels -7 (fastest) to 22, negative levels included."""
 
     name = "zstd"
+    checks_integrity = True  # content checksums, written and verified
     magic = b"\x28\xb5\x2f\xfd"
     extensions = (".zst", ".zstd")
     levels = range(-7, 23)
