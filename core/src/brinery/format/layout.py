@@ -15,7 +15,7 @@ import struct
 #: a name, CR LF (catches newline translation), Ctrl-Z and LF, as PNG does.
 STREAM_MAGIC = b"\x89BRN\r\n\x1a\n"
 FORMAT_MAJOR = 1
-FORMAT_MINOR = 0
+FORMAT_MINOR = 1
 
 #: Stream header flag: every record is followed by :data:`RECORD_DIGEST`, the XXH3-64 of the
 #: record (header, padding, payload); the end record's also covers the stream header.  Written
