@@ -74,19 +74,32 @@ def dump(
     return []
 
 
-def load(source: str | os.PathLike[str] | IO[bytes], *, threads: int | None = None) -> Any:
+def load(
+    source: str | os.PathLike[str] | IO[bytes],
+    *,
+    threads: int | None = None,
+    max_bytes: int | None = None,
+) -> Any:
     """Read one object from ``source`` (a path or a readable binary file object).
 
     The compressor is recognised from the data's first bytes, never from the file name.  A file
     object is left positioned right after the object's stream, so several objects dumped one
     after another into one stream load one after another.  ``threads`` decompress frames in
-    parallel where the format announces them (zstd, lz4; default: every core).
+    parallel where the format announces them (zstd, lz4; default: every core).  ``max_bytes``
+    bounds the uncompressed stream: a file that would produce more (a decompression bomb) raises
+    :class:`SizeLimitError` before the memory is allocated.
     """
     threads = _checked_threads(threads)
+    if max_bytes is not None and (
+        isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0
+    ):
+        raise InvalidArgumentError(
+            f"max_bytes must be a number of bytes (an int >= 0) or None, not {max_bytes!r}"
+        )
     if isinstance(source, (str, os.PathLike)):
         with open(source, "rb", buffering=FILE_BUFFER_BYTES) as file:
             input_ = Source(file, owned=True)
-            value = _read(input_, threads)
+            value = _read(input_, threads, max_bytes)
             if not input_.at_end():
                 raise CorruptFileError(
                     f"{os.fspath(source)!r} has data after the end of the brinery stream "
@@ -100,7 +113,7 @@ def load(source: str | os.PathLike[str] | IO[bytes], *, threads: int | None = No
         )
     input_ = Source(source)
     try:
-        return _read(input_, threads)
+        return _read(input_, threads, max_bytes)
     finally:
         input_.release()
 
@@ -150,10 +163,10 @@ def _open_writer(compression: Compression, file: IO[bytes], threads: int) -> IO[
 # -- reading ---------------------------------------------------------------------------------
 
 
-def _read(source: Source, threads: int) -> Any:
+def _read(source: Source, threads: int, max_bytes: int | None) -> Any:
     head = source.peek(DETECTION_BYTES)
     if head.startswith(STREAM_MAGIC):
-        return _unpickle(StreamReader(source))
+        return _unpickle(StreamReader(source, room=source.remaining(), max_bytes=max_bytes))
     if not head:
         raise UnknownFormatError("the data is empty: there is no brinery stream in it")
     compressor = registry().detect(head)
@@ -167,7 +180,7 @@ def _read(source: Source, threads: int) -> Any:
     if type(compressor).open_reader is Compressor.open_reader:
         with FrameReader(source, compressor, threads=threads) as frames:
             try:
-                value = _unpickle(_inner_stream(frames, compressor))
+                value = _unpickle(_inner_stream(frames, compressor, max_bytes))
             except Exception as error:
                 # Decompressed bytes reach the format and the unpickler before the frame's
                 # checksum is read: if the codec finds the frame damaged, that is the error.
@@ -179,12 +192,13 @@ def _read(source: Source, threads: int) -> Any:
             frames.finish()
         return value
     # A compressor with its own reader: it may read ahead, so nothing can follow its stream.
-    return _unpickle(_inner_stream(compressor.open_reader(source), compressor))  # type: ignore[arg-type]
+    reader = compressor.open_reader(source)  # type: ignore[arg-type]
+    return _unpickle(_inner_stream(reader, compressor, max_bytes))
 
 
-def _inner_stream(stream: Any, compressor: Compressor) -> StreamReader:
+def _inner_stream(stream: Any, compressor: Compressor, max_bytes: int | None) -> StreamReader:
     try:
-        return StreamReader(stream, what=f"the {compressor.name} data")
+        return StreamReader(stream, what=f"the {compressor.name} data", max_bytes=max_bytes)
     except UnsupportedVersionError:
         raise
     except UnknownFormatError:

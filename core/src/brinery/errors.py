@@ -51,5 +51,10 @@ class TruncatedFileError(CorruptFileError, EOFError):
     """The data ends before the stream does."""
 
 
+class SizeLimitError(BrineryError):
+    """Loading would produce more than the ``max_bytes`` the caller allowed (a decompression
+    bomb, or simply a bigger file than expected)."""
+
+
 class DumpError(BrineryError, pickle.PicklingError):
     """The object cannot be written (it, or something inside it, cannot be pickled)."""

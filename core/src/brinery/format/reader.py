@@ -18,6 +18,7 @@ import xxhash
 from ..errors import (
     BrineryError,
     CorruptFileError,
+    SizeLimitError,
     TruncatedFileError,
     UnknownFormatError,
     UnsupportedVersionError,
@@ -49,9 +50,18 @@ class StreamReader:
     """The unpickler's file object (``read``, ``readinto``, ``readline``; no ``peek``, so the
     unpickler never reads ahead of what it consumes) and the source of raw memory records."""
 
-    def __init__(self, stream: Readable, *, what: str = "the data") -> None:
+    def __init__(
+        self,
+        stream: Readable,
+        *,
+        what: str = "the data",
+        room: int | None = None,
+        max_bytes: int | None = None,
+    ) -> None:
         self._stream = stream
         self._what = what
+        self._room = room  # bytes the stream can hold at most (what is left of the file)
+        self._max_bytes = max_bytes  # the caller's limit
         self._offset = 0
         self._pickle_left = 0  # bytes of the current pickle record not yet read
         self._held = b""  # pickle bytes read ahead by readline
@@ -194,6 +204,7 @@ class StreamReader:
                 f"the record header at byte {start} of {self._what} is damaged (kind "
                 f"{kind:#04x}, padding {padding}, flags {flags:#x}, reserved {reserved:#x})"
             )
+        self._check_size(start, padding, size)
         if kind == PICKLE_RECORD:
             self._pickle_left = size
             self._record_start = start
@@ -227,6 +238,21 @@ class StreamReader:
             raise CorruptFileError(
                 f"{self._what} has an unknown record kind {kind:#04x} at byte {start} of the "
                 "stream"
+            )
+
+    def _check_size(self, start: int, padding: int, size: int) -> None:
+        """Refuse a record whose declared size cannot fit, before anything is allocated."""
+        end = self._offset + padding + size + (RECORD_DIGEST.size if self._checksums else 0)
+        if self._room is not None and end > self._room:
+            raise TruncatedFileError(
+                f"{self._what} ends in the middle of the record at byte {start}, which declares "
+                f"{size} bytes where only {max(0, self._room - self._offset)} follow its header: "
+                "the file is truncated or the record header damaged"
+            )
+        if self._max_bytes is not None and end > self._max_bytes:
+            raise SizeLimitError(
+                f"{self._what} holds more than max_bytes={self._max_bytes} bytes: the record at "
+                f"byte {start} of its stream declares {size} bytes"
             )
 
     def _read_memory(self, size: int, start: int) -> np.ndarray:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import weakref
 from typing import IO, Any
 
@@ -137,6 +138,22 @@ class Source:
         return memoryview(data)
 
     # -- the end ---------------------------------------------------------------------------
+
+    def remaining(self) -> int | None:
+        """How many bytes are left to read, if the file can tell (a regular file, ``BytesIO``):
+        declared sizes are checked against it before anything is allocated."""
+        try:
+            if not self._raw.seekable():
+                return None
+            here = self._raw.tell()
+            try:
+                size = os.fstat(self._raw.fileno()).st_size
+            except (OSError, AttributeError, io.UnsupportedOperation):
+                size = self._raw.seek(0, io.SEEK_END)
+                self._raw.seek(here)
+        except (OSError, ValueError, AttributeError):
+            return None
+        return max(0, size - here) + len(self._chunk) - self._offset
 
     def at_end(self) -> bool:
         """Whether nothing follows."""
