@@ -1,0 +1,183 @@
+"""Dumps to a path are atomic: whatever happens, the previous file stays as it was, and readers
+see the old object or the new one, never a mix.
+
+The failures are real: a file-size limit (``RLIMIT_FSIZE``, how a full disk looks to a process:
+``EFBIG`` instead of ``ENOSPC``), a failing ``fsync``, ``KeyboardInterrupt``, and ``SIGKILL`` in the
+middle of a dump, each in a child process where it cannot disturb the test run.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import brinery
+from brinery.atomic import TEMPORARY_MARKER
+
+OLD = {"version": "old", "weights": np.arange(1000, dtype=np.float32)}
+
+
+def _run_child(code: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture
+def old_file(tmp_path: Path) -> tuple[Path, bytes]:
+    path = tmp_path / "model.pkl"
+    brinery.dump(OLD, path)
+    return path, path.read_bytes()
+
+
+@pytest.mark.parametrize("compress", ["none", "zlib", "gzip"])
+def test_a_file_size_limit_keeps_the_old_file(
+    compress: str, old_file: tuple[Path, bytes], tmp_path: Path
+) -> None:
+    """Past RLIMIT_FSIZE, write() fails with EFBIG (the signal it would send is ignored, as it is
+    by most servers): the OSError comes out, the old file is untouched, no temporary is left."""
+    path, before = old_file
+    child = _run_child(
+        """
+        import errno, resource, signal, sys
+        import numpy as np
+        import brinery
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+        compress = False if sys.argv[2] == "none" else sys.argv[2]
+        big = np.random.default_rng(0).random(1 << 19)  # 4 MiB, incompressible
+        try:
+            brinery.dump({"version": "new", "weights": big}, sys.argv[1], compress=compress)
+        except OSError as error:
+            print(type(error).__name__, errno.errorcode[error.errno])
+        """,
+        str(path),
+        compress,
+    )
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.split() == ["OSError", "EFBIG"]
+    assert path.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["model.pkl"]
+
+
+def test_a_failing_fsync_keeps_the_old_file(
+    old_file: tuple[Path, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, before = old_file
+
+    def failing_fsync(descriptor: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(os, "fsync", failing_fsync)
+    with pytest.raises(OSError, match="Input/output error"):
+        brinery.dump({"version": "new"}, path)
+    assert path.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["model.pkl"]
+
+
+class _Interrupting:
+    def __reduce__(self) -> Any:
+        raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("compress", [False, "gzip"])
+def test_an_interrupted_dump_keeps_the_old_file(
+    compress: Any, old_file: tuple[Path, bytes], tmp_path: Path
+) -> None:
+    path, before = old_file
+    with pytest.raises(KeyboardInterrupt):
+        brinery.dump([np.arange(1 << 20), _Interrupting()], path, compress=compress, threads=2)
+    assert path.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["model.pkl"]
+
+
+def test_a_killed_dump_keeps_the_old_file_and_leaves_a_recognisable_temporary(
+    old_file: tuple[Path, bytes], tmp_path: Path
+) -> None:
+    """SIGKILL cannot be cleaned up after: the temporary file stays, named
+    ``.model.pkl.brinery-tmp-<8 hex digits>`` next to the untouched old file."""
+    path, before = old_file
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, numpy as np, brinery\n"
+            "big = np.random.default_rng(0).random(16 << 20)\n"  # 128 MiB, slow at xz-6
+            "print('dumping', flush=True)\n"
+            "brinery.dump(big, sys.argv[1], compress=('xz', 6), threads=1)\n",
+            str(path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "dumping"
+        deadline = time.monotonic() + 60
+        temporaries: list[str] = []
+        while not temporaries and time.monotonic() < deadline:
+            temporaries = [name for name in os.listdir(tmp_path) if TEMPORARY_MARKER in name]
+            time.sleep(0.01)
+        time.sleep(0.3)  # well into the dump
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait(timeout=30)
+    assert child.returncode == -signal.SIGKILL
+    assert path.read_bytes() == before
+    left = sorted(os.listdir(tmp_path))
+    assert len(left) == 2, left
+    assert left[0].startswith(".model.pkl.brinery-tmp-"), left
+    assert len(left[0]) == len(".model.pkl.brinery-tmp-") + 8
+    assert left[1] == "model.pkl"
+
+
+def test_readers_see_the_old_or_the_new_object_while_a_writer_replaces_it(
+    tmp_path: Path,
+) -> None:
+    """A writer process dumps two objects in turn to one path; this process loads it as fast as
+    it can meanwhile: every load is complete, and one of the two."""
+    path = tmp_path / "shared.pkl.gz"
+    objects = [
+        {"generation": 0, "data": np.full(1 << 18, 0, dtype=np.int64)},
+        {"generation": 1, "data": np.full(1 << 18, 1, dtype=np.int64)},
+    ]
+    brinery.dump(objects[1], path)
+    writer = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, numpy as np, brinery\n"
+            "for i in range(60):\n"
+            "    g = i % 2\n"
+            "    brinery.dump({'generation': g, 'data': np.full(1 << 18, g, dtype=np.int64)},"
+            " sys.argv[1])\n",
+            str(path),
+        ],
+    )
+    seen = [0, 0]
+    try:
+        while writer.poll() is None:
+            loaded = brinery.load(path)
+            generation = loaded["generation"]
+            np.testing.assert_array_equal(loaded["data"], objects[generation]["data"])
+            seen[generation] += 1
+    finally:
+        writer.wait(timeout=120)
+    assert writer.returncode == 0
+    assert min(seen) >= 1, seen
+    assert [name for name in os.listdir(tmp_path) if TEMPORARY_MARKER in name] == []
