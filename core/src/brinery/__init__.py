@@ -6,7 +6,7 @@ every core if asked), and ``load(path)`` reads it straight back into the new arr
 
 from __future__ import annotations
 
-from .api import dump, load
+from .api import dump, load, untrusted_types
 from .compressor import Compressor, StreamCompressor, StreamDecompressor
 from .errors import (
     BrineryError,
@@ -19,6 +19,7 @@ from .errors import (
     TruncatedFileError,
     UnknownFormatError,
     UnsupportedVersionError,
+    UntrustedTypesError,
 )
 from .plugins import PluginWarning, hookimpl, registry
 
@@ -52,9 +53,11 @@ __all__ = [
     "TruncatedFileError",
     "UnknownFormatError",
     "UnsupportedVersionError",
+    "UntrustedTypesError",
     "compressors",
     "dump",
     "hookimpl",
     "load",
+    "untrusted_types",
     "register_compressor",
 ]

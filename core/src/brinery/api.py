@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import pickle
+from collections.abc import Callable, Iterable
 from typing import IO, Any
 
 from . import rebuild
@@ -19,6 +21,7 @@ from .errors import (
     TruncatedFileError,
     UnknownFormatError,
     UnsupportedVersionError,
+    UntrustedTypesError,
 )
 from .format.layout import BUFFER_RECORD, STREAM_MAGIC
 from .format.reader import StreamReader
@@ -26,6 +29,7 @@ from .format.writer import StreamWriter
 from .known_plugins import KNOWN_PLUGINS
 from .pickler import BrineryPickler
 from .plugins import registry
+from .safe import DEFAULT_TRUSTED, SafeUnpickler, parse_trusted
 from .streams.frame_reader import FrameReader
 from .streams.source import Source
 
@@ -79,6 +83,7 @@ def load(
     *,
     threads: int | None = None,
     max_bytes: int | None = None,
+    trusted: Iterable[str | type | Callable[..., Any]] | bool | None = None,
 ) -> Any:
     """Read one object from ``source`` (a path or a readable binary file object).
 
@@ -88,8 +93,47 @@ def load(
     parallel where the format announces them (zstd, lz4; default: every core).  ``max_bytes``
     bounds the uncompressed stream: a file that would produce more (a decompression bomb) raises
     :class:`SizeLimitError` before the memory is allocated.
+
+    By default the file is trusted, as ``pickle.load`` trusts its data: loading can run any
+    code the file names.  ``trusted=`` loads a file you do not trust (docs/security.md): only
+    plain data, numpy arrays and scalars, plus the globals listed (``"module.name"`` strings,
+    or the classes and functions themselves; ``trusted=False`` or ``[]``: none); anything else
+    raises :class:`UntrustedTypesError` listing what the file needs, and nothing is called.
     """
-    threads = _checked_threads(threads)
+    reading = _Reading(
+        threads=_checked_threads(threads),
+        max_bytes=max_bytes,
+        trusted=None if trusted is None or trusted is True else DEFAULT_TRUSTED | parse_trusted(
+            () if trusted is False else trusted
+        ),
+    )
+    return _load(source, reading)
+
+
+def untrusted_types(source: str | os.PathLike[str] | IO[bytes]) -> list[str]:
+    """The globals (``"module.name"``) the file would import that a safe load does not trust by
+    default, in the order the file names them, found without importing or calling anything.
+
+    Pass those you trust to ``load(source, trusted=[...])``.  A file object is read to the end
+    of its brinery stream, as ``load`` would.
+    """
+    reading = _Reading(threads=1, max_bytes=None, trusted=None, listing=True)
+    listed: list[str] = _load(source, reading)
+    return listed
+
+
+@dataclasses.dataclass(frozen=True)
+class _Reading:
+    """How to load: threads, the size limit, and which unpickler (see :mod:`brinery.safe`)."""
+
+    threads: int
+    max_bytes: int | None
+    trusted: frozenset[tuple[str, str]] | None  # None: the file is trusted (the C unpickler)
+    listing: bool = False  # only list the globals (untrusted_types)
+
+
+def _load(source: str | os.PathLike[str] | IO[bytes], reading: _Reading) -> Any:
+    max_bytes = reading.max_bytes
     if max_bytes is not None and (
         isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0
     ):
@@ -99,7 +143,7 @@ def load(
     if isinstance(source, (str, os.PathLike)):
         with open(source, "rb", buffering=FILE_BUFFER_BYTES) as file:
             input_ = Source(file, owned=True)
-            value = _read(input_, threads, max_bytes)
+            value = _read(input_, reading)
             if not input_.at_end():
                 raise CorruptFileError(
                     f"{os.fspath(source)!r} has data after the end of the brinery stream "
@@ -113,7 +157,7 @@ def load(
         )
     input_ = Source(source)
     try:
-        return _read(input_, threads, max_bytes)
+        return _read(input_, reading)
     finally:
         input_.release()
 
@@ -163,10 +207,12 @@ def _open_writer(compression: Compression, file: IO[bytes], threads: int) -> IO[
 # -- reading ---------------------------------------------------------------------------------
 
 
-def _read(source: Source, threads: int, max_bytes: int | None) -> Any:
+def _read(source: Source, reading: _Reading) -> Any:
+    max_bytes = reading.max_bytes
     head = source.peek(DETECTION_BYTES)
     if head.startswith(STREAM_MAGIC):
-        return _unpickle(StreamReader(source, room=source.remaining(), max_bytes=max_bytes))
+        stream = StreamReader(source, room=source.remaining(), max_bytes=max_bytes)
+        return _unpickle(stream, reading)
     if not head:
         raise UnknownFormatError("the data is empty: there is no brinery stream in it")
     compressor = registry().detect(head)
@@ -178,9 +224,9 @@ def _read(source: Source, threads: int, max_bytes: int | None) -> Any:
             )
         raise UnknownFormatError(_describe_unknown(head))
     if type(compressor).open_reader is Compressor.open_reader:
-        with FrameReader(source, compressor, threads=threads) as frames:
+        with FrameReader(source, compressor, threads=reading.threads) as frames:
             try:
-                value = _unpickle(_inner_stream(frames, compressor, max_bytes))
+                value = _unpickle(_inner_stream(frames, compressor, max_bytes), reading)
             except Exception as error:
                 # Decompressed bytes reach the format and the unpickler before the frame's
                 # checksum is read: if the codec finds the frame damaged, that is the error.
@@ -193,7 +239,7 @@ def _read(source: Source, threads: int, max_bytes: int | None) -> Any:
         return value
     # A compressor with its own reader: it may read ahead, so nothing can follow its stream.
     reader = compressor.open_reader(source)  # type: ignore[arg-type]
-    return _unpickle(_inner_stream(reader, compressor, max_bytes))
+    return _unpickle(_inner_stream(reader, compressor, max_bytes), reading)
 
 
 def _inner_stream(stream: Any, compressor: Compressor, max_bytes: int | None) -> StreamReader:
@@ -208,8 +254,10 @@ def _inner_stream(stream: Any, compressor: Compressor, max_bytes: int | None) ->
         ) from None
 
 
-def _unpickle(stream: StreamReader) -> Any:
+def _unpickle(stream: StreamReader, reading: _Reading) -> Any:
     """Run the unpickler over ``stream``; its own complaints mean the pickle is corrupt."""
+    if reading.trusted is not None or reading.listing:
+        return _unpickle_safely(stream, reading)
     token = rebuild.CURRENT_STREAM.set(stream)
     try:
         unpickler = pickle.Unpickler(stream, buffers=_OutOfBandBuffers(stream))
@@ -223,6 +271,31 @@ def _unpickle(stream: StreamReader) -> Any:
             if isinstance(error, (pickle.UnpicklingError, EOFError)):
                 raise CorruptFileError(f"the pickle data is corrupt: {error}") from error
             raise
+        stream.finish()
+        return value
+    finally:
+        rebuild.CURRENT_STREAM.reset(token)
+
+
+def _unpickle_safely(stream: StreamReader, reading: _Reading) -> Any:
+    """The pickle on :class:`~brinery.safe.SafeUnpickler`: every exception is the file's fault."""
+    token = rebuild.CURRENT_STREAM.set(stream)
+    try:
+        unpickler = SafeUnpickler(stream, reading.trusted, _OutOfBandBuffers(stream))
+        try:
+            value = unpickler.load()
+        except BrineryError:
+            raise
+        except Exception as error:
+            stream.check_current_record()
+            raise CorruptFileError(
+                f"the pickle data is invalid: {type(error).__name__}: {error}"
+            ) from error
+        if reading.listing:
+            stream.finish(unused_memory=True)
+            return list(unpickler.untrusted)
+        if unpickler.untrusted:
+            raise UntrustedTypesError(list(unpickler.untrusted))
         stream.finish()
         return value
     finally:

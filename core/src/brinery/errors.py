@@ -56,5 +56,17 @@ class SizeLimitError(BrineryError):
     bomb, or simply a bigger file than expected)."""
 
 
+class UntrustedTypesError(BrineryError):
+    """A safe load met globals the caller did not trust; :attr:`types` lists them all."""
+
+    def __init__(self, types: list[str]) -> None:
+        self.types = types
+        super().__init__(
+            f"the file needs {len(types)} global(s) that are not trusted: {', '.join(types)}. "
+            "Nothing was called. If you trust them, pass them in trusted=[...] "
+            "(brinery.untrusted_types(file) lists them without loading)"
+        )
+
+
 class DumpError(BrineryError, pickle.PicklingError):
     """The object cannot be written (it, or something inside it, cannot be pickled)."""

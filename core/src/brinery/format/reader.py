@@ -140,8 +140,9 @@ class StreamReader:
 
     # -- the end ---------------------------------------------------------------------------
 
-    def finish(self) -> None:
-        """Check that the stream ends right after the pickle: only the end record may follow."""
+    def finish(self, *, unused_memory: bool = False) -> None:
+        """Check that the stream ends right after the pickle: only the end record may follow
+        (and, unless ``unused_memory``, every raw memory record was claimed)."""
         if self._held or self._pickle_left:
             raise CorruptFileError(f"{self._what} holds more pickle data after the pickle's end")
         while not self._ended:
@@ -150,7 +151,7 @@ class StreamReader:
                 raise CorruptFileError(
                     f"{self._what} holds more pickle data after the pickle's end"
                 )
-        if self._memory:
+        if self._memory and not unused_memory:
             raise CorruptFileError(
                 f"{self._what} holds {len(self._memory)} raw memory record(s) that the pickle "
                 "never used"
