@@ -11,6 +11,7 @@ from __future__ import annotations
 import cmath
 import io
 import math
+import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -264,3 +265,21 @@ def raw_records() -> Callable[[bytes], list[Record]]:
         return found
 
     return run
+
+
+@pytest.fixture(scope="session")
+def joblib_object() -> dict[str, Any]:
+    """What every file in tests/fixtures/joblib/ holds (its README.md)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PendingDeprecationWarning)  # np.matrix
+        matrix = np.matrix([[1, 2], [3, 4]])
+    return {
+        "f": np.asfortranarray(np.arange(600, dtype=np.float64).reshape(20, 30)),
+        "i": np.arange(1000, dtype=">i4"),
+        "o": np.array([1, "x", None], dtype=object),
+        "s": "text",
+        "l": [1, 2.5, (3, "4")],
+        "m": matrix,
+        "e": np.empty((0, 3)),
+        "z": np.array(7.5),
+    }

@@ -87,11 +87,15 @@ def test_random_bytes_show_their_first_bytes(tmp_path, builtin_only):
 
 
 @pytest.mark.parametrize("protocol", [2, 3, 4, 5])
-def test_plain_pickle_is_recognised(protocol, tmp_path):
-    """A plain pickle (or joblib file) is not loaded: the message says what it is."""
+def test_plain_pickle_loads(protocol, tmp_path, assert_same):
+    """A plain pickle (protocol 2 or later) loads, as joblib's files do (test_joblib_files.py);
+    trailing data after it is still an error."""
+    value = {"a": np.arange(3), "b": [1.5, "x"]}
     path = tmp_path / "plain.pkl"
-    path.write_bytes(pickle.dumps({"a": np.arange(3)}, protocol=protocol))
-    with pytest.raises(brinery.UnknownFormatError, match=r"a plain pickle \(or a joblib file\)"):
+    path.write_bytes(pickle.dumps(value, protocol=protocol))
+    assert_same(brinery.load(path), value)
+    path.write_bytes(pickle.dumps(value, protocol=protocol) + b"junk")
+    with pytest.raises(brinery.CorruptFileError, match="has data after the end"):
         brinery.load(path)
 
 
@@ -104,10 +108,15 @@ NOT_BRINERY = {
 }
 
 
+def test_a_compressed_plain_pickle_loads(codec):
+    """A compressed pickle is what joblib writes: it loads (see test_joblib_files.py)."""
+    assert _load_bytes(NOT_BRINERY[codec](pickle.dumps(list(range(100)), protocol=4))) == list(
+        range(100)
+    )
+
+
 @pytest.mark.parametrize(
-    "payload",
-    [pickle.dumps(list(range(100)), protocol=4), b"just some text\n" * 20, b"hi"],
-    ids=["pickle", "text", "short"],
+    "payload", [b"just some text\n" * 20, b"hi", b""], ids=["text", "short", "empty"]
 )
 def test_compressed_data_that_is_not_brinery(codec, payload):
     """Compressed data holding something else: UnknownFormatError naming the compressor."""

@@ -26,11 +26,13 @@ from .errors import (
 from .format.layout import BUFFER_RECORD, STREAM_MAGIC
 from .format.reader import StreamReader
 from .format.writer import StreamWriter
+from .joblib_files import PRE_0_10_MESSAGE, JoblibUnpickler, starts_a_pickle, starts_a_zfile
 from .known_plugins import KNOWN_PLUGINS
 from .pickler import BrineryPickler
 from .plugins import registry
 from .safe import DEFAULT_TRUSTED, SafeUnpickler, parse_trusted
 from .streams.frame_reader import FrameReader
+from .streams.prefixed import Prefixed
 from .streams.source import Source
 
 DEFAULT_PROTOCOL = 5
@@ -112,12 +114,13 @@ def load(
 
 def untrusted_types(source: str | os.PathLike[str] | IO[bytes]) -> list[str]:
     """The globals (``"module.name"``) the file would import that a safe load does not trust by
-    default, in the order the file names them, found without importing or calling anything.
+    default, in the order the file names them, found without importing any of them or calling
+    anything but brinery's and numpy's own rebuilding functions.
 
     Pass those you trust to ``load(source, trusted=[...])``.  A file object is read to the end
     of its brinery stream, as ``load`` would.
     """
-    reading = _Reading(threads=1, max_bytes=None, trusted=None, listing=True)
+    reading = _Reading(threads=1, max_bytes=None, trusted=DEFAULT_TRUSTED, listing=True)
     listed: list[str] = _load(source, reading)
     return listed
 
@@ -213,6 +216,10 @@ def _read(source: Source, reading: _Reading) -> Any:
     if head.startswith(STREAM_MAGIC):
         stream = StreamReader(source, room=source.remaining(), max_bytes=max_bytes)
         return _unpickle(stream, reading)
+    if starts_a_pickle(head):  # joblib's files (or a plain pickle)
+        return _unpickle_joblib(Prefixed(b"", source), reading, room=source.remaining())
+    if starts_a_zfile(head):
+        raise UnsupportedVersionError(f"the data {PRE_0_10_MESSAGE}")
     if not head:
         raise UnknownFormatError("the data is empty: there is no brinery stream in it")
     compressor = registry().detect(head)
@@ -226,7 +233,7 @@ def _read(source: Source, reading: _Reading) -> Any:
     if type(compressor).open_reader is Compressor.open_reader:
         with FrameReader(source, compressor, threads=reading.threads) as frames:
             try:
-                value = _unpickle(_inner_stream(frames, compressor, max_bytes), reading)
+                value = _read_inner(frames, compressor, reading)
             except Exception as error:
                 # Decompressed bytes reach the format and the unpickler before the frame's
                 # checksum is read: if the codec finds the frame damaged, that is the error.
@@ -238,8 +245,56 @@ def _read(source: Source, reading: _Reading) -> Any:
             frames.finish()
         return value
     # A compressor with its own reader: it may read ahead, so nothing can follow its stream.
-    reader = compressor.open_reader(source)  # type: ignore[arg-type]
-    return _unpickle(_inner_stream(reader, compressor, max_bytes), reading)
+    return _read_inner(compressor.open_reader(source), compressor, reading)  # type: ignore[arg-type]
+
+
+def _read_inner(stream: Any, compressor: Compressor, reading: _Reading) -> Any:
+    """Load from decompressed data: a brinery stream, or a joblib file's pickle."""
+    head = _read_head(stream, len(STREAM_MAGIC))
+    inner = Prefixed(head, stream)
+    if starts_a_pickle(head):
+        return _unpickle_joblib(inner, reading)
+    return _unpickle(_inner_stream(inner, compressor, reading.max_bytes), reading)
+
+
+def _read_head(stream: Any, size: int) -> bytes:
+    head = bytearray(size)
+    view = memoryview(head)
+    filled = 0
+    while filled < size:
+        try:
+            got = stream.readinto(view[filled:])
+        except BrineryError:
+            raise
+        except Exception as error:  # an opaque codec's own exception
+            message = f"the data cannot be read: {type(error).__name__}: {error}"
+            raise CorruptFileError(message) from error
+        if not got:
+            break
+        filled += got
+    del view
+    return bytes(head[:filled])
+
+
+def _unpickle_joblib(stream: Any, reading: _Reading, room: int | None = None) -> Any:
+    """A joblib file's pickle (:mod:`brinery.joblib_files`), under the same trust rules."""
+    unpickler = JoblibUnpickler(stream, reading.trusted, room=room, max_bytes=reading.max_bytes)
+    checked = reading.listing or reading.trusted is not None
+    try:
+        value = unpickler.load()
+    except BrineryError:
+        raise
+    except Exception as error:
+        if checked or isinstance(error, (pickle.UnpicklingError, EOFError)):
+            raise CorruptFileError(
+                f"the pickle data is invalid: {type(error).__name__}: {error}"
+            ) from error
+        raise
+    if reading.listing:
+        return list(unpickler.untrusted)
+    if unpickler.untrusted:
+        raise UntrustedTypesError(list(unpickler.untrusted))
+    return value
 
 
 def _inner_stream(stream: Any, compressor: Compressor, max_bytes: int | None) -> StreamReader:
@@ -281,7 +336,8 @@ def _unpickle_safely(stream: StreamReader, reading: _Reading) -> Any:
     """The pickle on :class:`~brinery.safe.SafeUnpickler`: every exception is the file's fault."""
     token = rebuild.CURRENT_STREAM.set(stream)
     try:
-        unpickler = SafeUnpickler(stream, reading.trusted, _OutOfBandBuffers(stream))
+        buffers = _OutOfBandBuffers(stream)
+        unpickler = SafeUnpickler(stream, reading.trusted, buffers)
         try:
             value = unpickler.load()
         except BrineryError:
@@ -323,11 +379,6 @@ def _begins_a_magic(head: bytes) -> bool:
 
 
 def _describe_unknown(head: bytes) -> str:
-    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
-        return (
-            "the data is a plain pickle (or a joblib file), not a brinery stream: it does not "
-            "start with brinery's magic number or a known compressor's"
-        )
     return (
         f"the data is not a brinery stream: it starts with {head[:8].hex(' ')}, which is "
         "neither brinery's magic number nor that of an installed compressor "

@@ -14,9 +14,9 @@ subclass of the pure-Python unpickler in which every opcode that calls something
   from validated ``(dtype, shape, order, bytes)`` records);
 * ``BUILD`` sets state only on instances of trusted types (a dtype's state is checked first).
 
-An untrusted global does not stop the load at once: it becomes an inert placeholder, nothing is
-called any more, and at the end :class:`UntrustedTypesError` lists every untrusted global the
-file names.  :func:`untrusted_types` runs the same machine without resolving anything.
+An untrusted global does not stop the load at once: it becomes an inert placeholder, nothing of
+the caller's is called any more, and at the end :class:`UntrustedTypesError` lists every untrusted
+global the file names.  :func:`untrusted_types` runs the same machine trusting only the defaults.
 """
 
 from __future__ import annotations
@@ -153,16 +153,24 @@ _PurePythonUnpickler: Any = pickle._Unpickler
 class SafeUnpickler(_PurePythonUnpickler):  # type: ignore[misc]
     """The pure-Python unpickler, with every call checked (see the module docstring).
 
-    ``trusted``: the globals that may be resolved, brinery's defaults included (``None``:
-    nothing is resolved, the globals are only listed).  The untrusted globals met are collected
-    in :attr:`untrusted`; from the first one on, nothing is called any more.
+    ``trusted``: the globals that may be resolved, brinery's defaults included; ``None`` trusts
+    the file (no checks, as ``pickle`` does: joblib's files in a default load).  The untrusted
+    globals met are collected in :attr:`untrusted` and stand as inert placeholders.  brinery's
+    and numpy's own functions keep running after that (they are safe, and they keep the stream
+    in step: a joblib array's bytes follow its wrapper), but nothing of the caller's runs any
+    more, nor anything that received a placeholder.
     """
 
     dispatch: ClassVar[dict[int, Callable[[Any], None]]] = dict(_PurePythonUnpickler.dispatch)
+    #: Types whose instances brinery itself creates and fills (a subclass's stand-ins).
+    builtin_types: ClassVar[tuple[type, ...]] = ()
 
-    def __init__(self, stream: Any, trusted: frozenset[Global] | None, buffers: Any) -> None:
+    def __init__(
+        self, stream: Any, trusted: frozenset[Global] | None, buffers: Any = None
+    ) -> None:
         super().__init__(_ExactReader(stream), buffers=buffers)
         self._trusted = trusted
+        self._checked = trusted is not None
         self.untrusted: dict[str, None] = {}  # labels, in the order met
         # What the caller's trusted globals resolved to: only these may be called unchecked,
         # and only the types among them may be created (NEWOBJ) and given state (BUILD).
@@ -175,14 +183,13 @@ class SafeUnpickler(_PurePythonUnpickler):  # type: ignore[misc]
         if self.proto < 3:  # Python 2 names, which pickle writes at protocols 0-2
             module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
             module = _compat_pickle.IMPORT_MAPPING.get(module, module)
+        if not self._checked:
+            return super().find_class(module, name)
         label = f"{module}.{name}"
         pair = (module, name)
         if self._trusted is None or pair not in self._trusted or not _plain_name(name):
-            if self._trusted is not None or pair not in DEFAULT_TRUSTED:
-                self.untrusted[label] = None
+            self.untrusted[label] = None
             return _Untrusted(label)
-        if self.untrusted:
-            return _Untrusted(label)  # inert from the first untrusted global on
         try:
             found = getattr(importlib.import_module(module), name)
         except (ImportError, AttributeError) as error:
@@ -201,24 +208,32 @@ class SafeUnpickler(_PurePythonUnpickler):  # type: ignore[misc]
     # -- calls -----------------------------------------------------------------------------
 
     def _call(self, func: Any, args: Any) -> Any:
-        if self.untrusted or isinstance(func, _Untrusted):
-            return _INERT
+        if not self._checked:
+            return func(*args)
         if type(args) is not tuple:
             raise CorruptFileError("the pickle calls something with arguments that are not a tuple")
+        if isinstance(func, _Untrusted) or any(isinstance(arg, _Untrusted) for arg in args):
+            return _INERT
         try:
             check = _ARGUMENT_CHECKS.get(func)
         except TypeError:  # unhashable: not a global at all
             check = None
-        if check is not None:
-            if not check(args):
-                raise CorruptFileError(
-                    f"the file calls {_name(func)} with arguments it never takes: {_short(args)}"
-                )
-        elif id(func) not in self._callers:
-            raise CorruptFileError(f"the file calls {_short(func)}, which is not a trusted global")
+        if check is None:
+            if id(func) not in self._callers:
+                raise CorruptFileError(f"the file calls {_short(func)}, which is not trusted")
+            if self.untrusted:
+                return _INERT  # the load fails anyway: run none of the caller's code
+        elif not check(args):
+            if self.untrusted:
+                return _INERT
+            raise CorruptFileError(
+                f"the file calls {_name(func)} with arguments it never takes: {_short(args)}"
+            )
         try:
             return func(*args)
         except (TypeError, ValueError, OverflowError, KeyError, IndexError) as error:
+            if self.untrusted:
+                return _INERT
             raise CorruptFileError(f"the file's data is invalid: {error}") from error
 
     def load_reduce(self) -> None:
@@ -240,12 +255,17 @@ class SafeUnpickler(_PurePythonUnpickler):  # type: ignore[misc]
         self.append(self._new(cls, args, kwargs))
 
     def _new(self, cls: Any, args: Any, kwargs: Any) -> Any:
-        if self.untrusted or isinstance(cls, _Untrusted):
+        if not self._checked:
+            return cls.__new__(cls, *args, **kwargs)
+        if isinstance(cls, _Untrusted):
             return _INERT
-        if not any(cls is trusted for trusted in self._types):
+        builtin = any(cls is known for known in self.builtin_types)
+        if not builtin and not any(cls is trusted for trusted in self._types):
             raise CorruptFileError(f"the file creates a {_short(cls)}, which is not a trusted type")
         if type(args) is not tuple or type(kwargs) is not dict:
             raise CorruptFileError("the pickle creates an object with invalid arguments")
+        if self.untrusted and not builtin:
+            return _INERT
         try:
             return cls.__new__(cls, *args, **kwargs)
         except (TypeError, ValueError) as error:
@@ -254,16 +274,27 @@ class SafeUnpickler(_PurePythonUnpickler):  # type: ignore[misc]
     def load_build(self) -> None:
         state = self.stack.pop()
         inst = self.stack[-1]
-        if self.untrusted or isinstance(inst, _Untrusted):
+        if not self._checked:
+            _set_state(inst, state)
+            return
+        if isinstance(inst, _Untrusted):
             return
         if isinstance(inst, np.dtype):
             if not _dtype_state_ok(state):
+                if self.untrusted:
+                    self.stack[-1] = _INERT
+                    return
                 raise CorruptFileError(f"the file gives a dtype an invalid state: {_short(state)}")
+        elif isinstance(inst, self.builtin_types):
+            pass
         elif not isinstance(inst, self._types):
             raise CorruptFileError(
                 f"the file sets the state of a {type(inst).__qualname__}, which is not a "
                 "trusted type"
             )
+        elif self.untrusted:
+            self.stack[-1] = _INERT
+            return
         try:
             _set_state(inst, state)
         except (TypeError, ValueError, AttributeError) as error:

@@ -22,6 +22,7 @@ import subprocess
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import pytest
 from codec_contract import *  # noqa: F403
 from hinted_frames_contract import *  # noqa: F403
@@ -166,3 +167,20 @@ def test_the_legacy_format_is_not_taken_for_a_frame(
     assert data.startswith(b"\x02\x21\x4c\x18")
     with pytest.raises(brinery.UnknownFormatError):
         brinery.load(io.BytesIO(data))
+
+
+JOBLIB_FIXTURES = Path(__file__).parents[2] / "fixtures" / "joblib"
+
+
+@pytest.mark.parametrize("version", ["0.14.1", "1.1.1", "1.2.0", "1.6.0"])
+def test_joblibs_lz4_files_load(version: str, assert_same: Any, joblib_object: Any) -> None:
+    """joblib's LZ4 files (from 0.14.1 on): one LZ4 frame around joblib's pickle."""
+    assert_same(brinery.load(JOBLIB_FIXTURES / f"joblib_{version}_lz4.pkl.lz4"), joblib_object)
+
+
+def test_what_the_installed_joblib_writes_with_lz4_loads(tmp_path: Path, assert_same: Any) -> None:
+    joblib = pytest.importorskip("joblib")
+    value = {"a": np.arange(300_000, dtype=np.int32), "f": np.asfortranarray(np.eye(30)), "s": "t"}
+    path = tmp_path / "joblib.pkl.lz4"
+    joblib.dump(value, path, compress="lz4")
+    assert_same(brinery.load(path), value)
