@@ -6,6 +6,7 @@ together re-running every test to prove no plugin breaks the core.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import nox
@@ -64,6 +65,18 @@ def build(session: nox.Session) -> None:
     for project in ["core", *(f"plugins/{name}" for name in PLUGINS)]:
         session.run("python", "-m", "build", "--outdir", str(dist), project)
     session.run("pytest", "tests/packaging", env={"BRINERY_DIST": str(dist)})
+
+
+@nox.session(default=False)
+def fuzz(session: nox.Session) -> None:
+    """The long fuzzing run: tests/fuzz at BRINERY_FUZZ_SCALE (default 25: 10,000 mutations per
+    compressor), every plugin installed; the counts go to fuzz-report.json."""
+    _install(session, *(f"./plugins/{name}" for name in PLUGINS))
+    env = {
+        "BRINERY_FUZZ_SCALE": os.environ.get("BRINERY_FUZZ_SCALE", "25"),
+        "BRINERY_FUZZ_REPORT": str(ROOT / "fuzz-report.json"),
+    }
+    session.run("pytest", "tests/fuzz", "-q", *session.posargs, env=env)
 
 
 # -- benchmarks (bench/): outside the test run ---------------------------------------------------
