@@ -96,3 +96,34 @@ def test_many_small_arrays_of_one_dtype_round_trip_exactly(
 
     assert_same(loaded, value)
     assert loaded[-1] is loaded[0]
+
+
+@pytest.mark.parametrize(
+    ("dtype", "shape", "message"),
+    [
+        ("<f8", (1 << 40, 1 << 40), "needs 9671406556917033397649408 bytes, but its data has 64"),
+        ("<f8", (-8,), "invalid array shape (-8,)"),
+        ("V99999999999999999999", (1,), "invalid dtype 'V99999999999999999999'"),
+        ("<f8", (2**63, 2), "needs 147573952589676412928 bytes"),
+    ],
+)
+def test_absurd_shapes_and_dtypes_are_refused_without_allocating(
+    dtype: str, shape: tuple[int, ...], message: str
+) -> None:
+    """What a crafted file could declare for an array record: refused with the 64 bytes the
+    record really holds, nothing allocated on the declared size's account."""
+    stream = _OneRecord(np.zeros(64, dtype=np.uint8))
+    token = rebuild.CURRENT_STREAM.set(stream)
+    try:
+        with pytest.raises(CorruptFileError, match=re.escape(message)):
+            rebuild.array(dtype, shape, "C", True)
+    finally:
+        rebuild.CURRENT_STREAM.reset(token)
+
+
+class _OneRecord:
+    def __init__(self, memory: np.ndarray) -> None:
+        self._memory = memory
+
+    def take_memory(self, kind: int) -> np.ndarray:
+        return self._memory
