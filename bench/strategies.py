@@ -60,13 +60,15 @@ SWEEP_LEVELS: dict[str, tuple[int, ...]] = {
 class Strategy:
     """One way to dump and load: a library, and for compressors a codec, level and threads.
 
-    ``threads`` only applies to brinery (``None``: brinery's default, every core).
+    ``threads`` and ``checksums`` only apply to brinery (``None``: brinery's default: every
+    core; its own checksums only where the codec has no strong check).
     """
 
     library: str
     codec: str | None = None
     level: int | None = None
     threads: int | None = None
+    checksums: bool | None = None
 
     @property
     def name(self) -> str:
@@ -76,6 +78,8 @@ class Strategy:
             parts.append(self.codec if self.level is None else f"{self.codec}-{self.level}")
         if self.threads is not None:
             parts.append(f"t{self.threads}")
+        if self.checksums is not None:
+            parts.append("checksums" if self.checksums else "no-checksums")
         return " ".join(parts)
 
     @property
@@ -135,7 +139,8 @@ class Strategy:
             import brinery
 
             compress: Any = False if self.codec is None else (self.codec, self.level)
-            brinery.dump(value, path, compress=compress, threads=self.threads)
+            options = {} if self.checksums is None else {"checksums": self.checksums}
+            brinery.dump(value, path, compress=compress, threads=self.threads, **options)
 
     def load(self, path: str) -> Any:
         """Read the object back, fully materialised (numpy's npz is lazy otherwise)."""
@@ -196,11 +201,14 @@ def main_strategies(codecs: Mapping[str, int]) -> list[Strategy]:
         Strategy("numpy.savez"),
         *(Strategy("joblib", codec, level) for codec, level in JOBLIB_VARIANTS),
         Strategy("brinery"),
+        Strategy("brinery", checksums=False),  # what brinery's own checksums cost
     ]
     for codec, level in sorted(codecs.items()):
         strategies.append(Strategy("brinery", codec, level))
         if codec in SINGLE_THREAD_CODECS:
             strategies.append(Strategy("brinery", codec, level, threads=1))
+        if codec == "zstd":  # a strong codec check, plus brinery's checksums on top
+            strategies.append(Strategy("brinery", codec, level, checksums=True))
     return strategies
 
 

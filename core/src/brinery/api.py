@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import os
 import pickle
 from collections.abc import Callable, Iterable
 from typing import IO, Any
 
-from . import rebuild
 from .atomic import replacing
 from .compress_argument import NOT_GIVEN, Compression, resolve_compression
 from .compressor import Compressor
@@ -21,19 +19,19 @@ from .errors import (
     TruncatedFileError,
     UnknownFormatError,
     UnsupportedVersionError,
-    UntrustedTypesError,
 )
-from .format.layout import BUFFER_RECORD, STREAM_MAGIC
+from .format.layout import STREAM_MAGIC
 from .format.reader import StreamReader
 from .format.writer import StreamWriter
-from .joblib_files import PRE_0_10_MESSAGE, JoblibUnpickler, starts_a_pickle, starts_a_zfile
+from .joblib_files import PRE_0_10_MESSAGE, starts_a_pickle, starts_a_zfile
 from .known_plugins import KNOWN_PLUGINS
 from .pickler import BrineryPickler
 from .plugins import registry
-from .safe import DEFAULT_TRUSTED, SafeUnpickler, parse_trusted
+from .safe import DEFAULT_TRUSTED, parse_trusted
 from .streams.frame_reader import FrameReader
 from .streams.prefixed import Prefixed
 from .streams.source import Source
+from .unpickling import Reading, unpickle_joblib, unpickle_stream
 
 DEFAULT_PROTOCOL = 5
 #: Bytes looked at to recognise a stream: enough for the longest magic number in use.
@@ -102,7 +100,7 @@ def load(
     or the classes and functions themselves; ``trusted=False`` or ``[]``: none); anything else
     raises :class:`UntrustedTypesError` listing what the file needs, and nothing is called.
     """
-    reading = _Reading(
+    reading = Reading(
         threads=_checked_threads(threads),
         max_bytes=max_bytes,
         trusted=None if trusted is None or trusted is True else DEFAULT_TRUSTED | parse_trusted(
@@ -120,22 +118,12 @@ def untrusted_types(source: str | os.PathLike[str] | IO[bytes]) -> list[str]:
     Pass those you trust to ``load(source, trusted=[...])``.  A file object is read to the end
     of its brinery stream, as ``load`` would.
     """
-    reading = _Reading(threads=1, max_bytes=None, trusted=DEFAULT_TRUSTED, listing=True)
+    reading = Reading(threads=1, max_bytes=None, trusted=DEFAULT_TRUSTED, listing=True)
     listed: list[str] = _load(source, reading)
     return listed
 
 
-@dataclasses.dataclass(frozen=True)
-class _Reading:
-    """How to load: threads, the size limit, and which unpickler (see :mod:`brinery.safe`)."""
-
-    threads: int
-    max_bytes: int | None
-    trusted: frozenset[tuple[str, str]] | None  # None: the file is trusted (the C unpickler)
-    listing: bool = False  # only list the globals (untrusted_types)
-
-
-def _load(source: str | os.PathLike[str] | IO[bytes], reading: _Reading) -> Any:
+def _load(source: str | os.PathLike[str] | IO[bytes], reading: Reading) -> Any:
     max_bytes = reading.max_bytes
     if max_bytes is not None and (
         isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0
@@ -210,14 +198,14 @@ def _open_writer(compression: Compression, file: IO[bytes], threads: int) -> IO[
 # -- reading ---------------------------------------------------------------------------------
 
 
-def _read(source: Source, reading: _Reading) -> Any:
+def _read(source: Source, reading: Reading) -> Any:
     max_bytes = reading.max_bytes
     head = source.peek(DETECTION_BYTES)
     if head.startswith(STREAM_MAGIC):
         stream = StreamReader(source, room=source.remaining(), max_bytes=max_bytes)
-        return _unpickle(stream, reading)
+        return unpickle_stream(stream, reading)
     if starts_a_pickle(head):  # joblib's files (or a plain pickle)
-        return _unpickle_joblib(Prefixed(b"", source), reading, room=source.remaining())
+        return unpickle_joblib(Prefixed(b"", source), reading, room=source.remaining())
     if starts_a_zfile(head):
         raise UnsupportedVersionError(f"the data {PRE_0_10_MESSAGE}")
     if not head:
@@ -248,13 +236,13 @@ def _read(source: Source, reading: _Reading) -> Any:
     return _read_inner(compressor.open_reader(source), compressor, reading)  # type: ignore[arg-type]
 
 
-def _read_inner(stream: Any, compressor: Compressor, reading: _Reading) -> Any:
+def _read_inner(stream: Any, compressor: Compressor, reading: Reading) -> Any:
     """Load from decompressed data: a brinery stream, or a joblib file's pickle."""
     head = _read_head(stream, len(STREAM_MAGIC))
     inner = Prefixed(head, stream)
     if starts_a_pickle(head):
-        return _unpickle_joblib(inner, reading)
-    return _unpickle(_inner_stream(inner, compressor, reading.max_bytes), reading)
+        return unpickle_joblib(inner, reading)
+    return unpickle_stream(_inner_stream(inner, compressor, reading.max_bytes), reading)
 
 
 def _read_head(stream: Any, size: int) -> bytes:
@@ -276,27 +264,6 @@ def _read_head(stream: Any, size: int) -> bytes:
     return bytes(head[:filled])
 
 
-def _unpickle_joblib(stream: Any, reading: _Reading, room: int | None = None) -> Any:
-    """A joblib file's pickle (:mod:`brinery.joblib_files`), under the same trust rules."""
-    unpickler = JoblibUnpickler(stream, reading.trusted, room=room, max_bytes=reading.max_bytes)
-    checked = reading.listing or reading.trusted is not None
-    try:
-        value = unpickler.load()
-    except BrineryError:
-        raise
-    except Exception as error:
-        if checked or isinstance(error, (pickle.UnpicklingError, EOFError)):
-            raise CorruptFileError(
-                f"the pickle data is invalid: {type(error).__name__}: {error}"
-            ) from error
-        raise
-    if reading.listing:
-        return list(unpickler.untrusted)
-    if unpickler.untrusted:
-        raise UntrustedTypesError(list(unpickler.untrusted))
-    return value
-
-
 def _inner_stream(stream: Any, compressor: Compressor, max_bytes: int | None) -> StreamReader:
     try:
         return StreamReader(stream, what=f"the {compressor.name} data", max_bytes=max_bytes)
@@ -307,68 +274,6 @@ def _inner_stream(stream: Any, compressor: Compressor, max_bytes: int | None) ->
             f"the {compressor.name} data does not hold a brinery stream (a file compressed with "
             f"{compressor.name} from something else?)"
         ) from None
-
-
-def _unpickle(stream: StreamReader, reading: _Reading) -> Any:
-    """Run the unpickler over ``stream``; its own complaints mean the pickle is corrupt."""
-    if reading.trusted is not None or reading.listing:
-        return _unpickle_safely(stream, reading)
-    token = rebuild.CURRENT_STREAM.set(stream)
-    try:
-        unpickler = pickle.Unpickler(stream, buffers=_OutOfBandBuffers(stream))
-        try:
-            value = unpickler.load()
-        except BrineryError:
-            raise
-        except Exception as error:
-            # A checksummed stream says whether the pickle bytes were damaged.
-            stream.check_current_record()
-            if isinstance(error, (pickle.UnpicklingError, EOFError)):
-                raise CorruptFileError(f"the pickle data is corrupt: {error}") from error
-            raise
-        stream.finish()
-        return value
-    finally:
-        rebuild.CURRENT_STREAM.reset(token)
-
-
-def _unpickle_safely(stream: StreamReader, reading: _Reading) -> Any:
-    """The pickle on :class:`~brinery.safe.SafeUnpickler`: every exception is the file's fault."""
-    token = rebuild.CURRENT_STREAM.set(stream)
-    try:
-        buffers = _OutOfBandBuffers(stream)
-        unpickler = SafeUnpickler(stream, reading.trusted, buffers)
-        try:
-            value = unpickler.load()
-        except BrineryError:
-            raise
-        except Exception as error:
-            stream.check_current_record()
-            raise CorruptFileError(
-                f"the pickle data is invalid: {type(error).__name__}: {error}"
-            ) from error
-        if reading.listing:
-            stream.finish(unused_memory=True)
-            return list(unpickler.untrusted)
-        if unpickler.untrusted:
-            raise UntrustedTypesError(list(unpickler.untrusted))
-        stream.finish()
-        return value
-    finally:
-        rebuild.CURRENT_STREAM.reset(token)
-
-
-class _OutOfBandBuffers:
-    """The ``buffers=`` iterator: hands ``NEXT_BUFFER`` the stream's buffer records in order."""
-
-    def __init__(self, stream: StreamReader) -> None:
-        self._stream = stream
-
-    def __iter__(self) -> _OutOfBandBuffers:
-        return self
-
-    def __next__(self) -> Any:
-        return self._stream.take_memory(BUFFER_RECORD)
 
 
 def _begins_a_magic(head: bytes) -> bool:
