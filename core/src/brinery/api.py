@@ -84,6 +84,7 @@ def load(
     threads: int | None = None,
     max_bytes: int | None = None,
     trusted: Iterable[str | type | Callable[..., Any]] | bool | None = None,
+    mmap_mode: str | None = None,
 ) -> Any:
     """Read one object from ``source`` (a path or a readable binary file object).
 
@@ -99,13 +100,26 @@ def load(
     plain data, numpy arrays and scalars, plus the globals listed (``"module.name"`` strings,
     or the classes and functions themselves; ``trusted=False`` or ``[]``: none); anything else
     raises :class:`UntrustedTypesError` listing what the file needs, and nothing is called.
+
+    ``mmap_mode`` (``"r"``, ``"r+"`` or ``"c"``, as for ``np.memmap``) maps the arrays of an
+    uncompressed file instead of reading them: they come back as ``np.memmap`` views of the
+    file, read only when touched (their checksums are then not checked).
     """
+    if mmap_mode not in (None, "r", "r+", "c"):
+        raise InvalidArgumentError(
+            f"mmap_mode must be 'r', 'r+', 'c' or None, not {mmap_mode!r}"
+        )
+    if mmap_mode is not None and not isinstance(source, (str, os.PathLike)):
+        raise InvalidArgumentError(
+            "mmap_mode needs the path of an uncompressed brinery file, not a file object"
+        )
     reading = Reading(
         threads=_checked_threads(threads),
         max_bytes=max_bytes,
         trusted=None if trusted is None or trusted is True else DEFAULT_TRUSTED | parse_trusted(
             () if trusted is False else trusted
         ),
+        mmap_mode=mmap_mode,
     )
     return _load(source, reading)
 
@@ -134,7 +148,7 @@ def _load(source: str | os.PathLike[str] | IO[bytes], reading: Reading) -> Any:
     if isinstance(source, (str, os.PathLike)):
         with open(source, "rb", buffering=FILE_BUFFER_BYTES) as file:
             input_ = Source(file, owned=True)
-            value = _read(input_, reading)
+            value = _read(input_, reading, os.fspath(source))
             if not input_.at_end():
                 raise CorruptFileError(
                     f"{os.fspath(source)!r} has data after the end of the brinery stream "
@@ -198,12 +212,18 @@ def _open_writer(compression: Compression, file: IO[bytes], threads: int) -> IO[
 # -- reading ---------------------------------------------------------------------------------
 
 
-def _read(source: Source, reading: Reading) -> Any:
+def _read(source: Source, reading: Reading, path: str | None = None) -> Any:
     max_bytes = reading.max_bytes
     head = source.peek(DETECTION_BYTES)
     if head.startswith(STREAM_MAGIC):
-        stream = StreamReader(source, room=source.remaining(), max_bytes=max_bytes)
+        mapped = None if reading.mmap_mode is None or path is None else (path, reading.mmap_mode)
+        stream = StreamReader(source, room=source.remaining(), max_bytes=max_bytes, mapped=mapped)
         return unpickle_stream(stream, reading)
+    if reading.mmap_mode is not None and head:
+        raise InvalidArgumentError(
+            f"mmap_mode needs an uncompressed brinery file; {path!r} is not one (a compressed "
+            "or joblib file): dump it with compress=False to map it"
+        )
     if starts_a_pickle(head):  # joblib's files (or a plain pickle)
         return unpickle_joblib(Prefixed(b"", source), reading, room=source.remaining())
     if starts_a_zfile(head):

@@ -15,6 +15,7 @@ import numpy as np
 
 from .errors import BrineryError, CorruptFileError
 from .format.layout import ARRAY_RECORD
+from .format.reader import MappedRecord
 
 #: The stream being loaded, for the rebuild functions that take an array record from it.
 CURRENT_STREAM: contextvars.ContextVar[Any] = contextvars.ContextVar("brinery_current_stream")
@@ -31,6 +32,8 @@ def array(dtype: np.dtype | str, shape: tuple[int, ...], order: str, writeable: 
         ) from None
     dtype, shape, order = _checked(dtype, shape, order)
     memory = stream.take_memory(ARRAY_RECORD)
+    if isinstance(memory, MappedRecord):
+        return _mapped(memory, dtype, shape, order, writeable)
     result = _view(memory, dtype, shape, order)
     if not writeable:
         result.flags.writeable = False
@@ -112,6 +115,28 @@ def _dtype(description: Any) -> np.dtype:
     except (TypeError, ValueError) as error:
         raise CorruptFileError(f"the file describes an invalid dtype {description!r}") from error
     return resolved
+
+
+def _mapped(
+    record: MappedRecord, dtype: np.dtype, shape: tuple[int, ...], order: str, writeable: bool
+) -> np.ndarray:
+    """An ``np.memmap`` of the record's payload in the file (``load(mmap_mode=)``)."""
+    expected = math.prod(shape) * dtype.itemsize
+    if record.size != expected:
+        raise CorruptFileError(
+            f"an array of shape {shape} and dtype {dtype} needs {expected} bytes, but its record "
+            f"has {record.size}"
+        )
+    if not expected:  # nothing to map (mmap refuses empty mappings)
+        return np.empty(shape, dtype=dtype, order="F" if order == "F" else "C")
+    layout: Literal["C", "F"] = "F" if order == "F" else "C"
+    mode: Literal["r", "r+", "c"] = record.mode  # type: ignore[assignment]  # checked by load
+    result: np.ndarray = np.memmap(
+        record.path, dtype=dtype, mode=mode, offset=record.offset, shape=shape, order=layout
+    )
+    if not writeable:
+        result.flags.writeable = False
+    return result
 
 
 def _view(memory: np.ndarray, dtype: np.dtype, shape: tuple[int, ...], order: str) -> np.ndarray:

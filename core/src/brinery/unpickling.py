@@ -38,6 +38,7 @@ class Reading:
     max_bytes: int | None
     trusted: frozenset[tuple[str, str]] | None  # None: the file is trusted (the C unpickler)
     listing: bool = False  # only list the globals (untrusted_types)
+    mmap_mode: str | None = None  # map array records of an uncompressed file (load(mmap_mode=))
 
 
 

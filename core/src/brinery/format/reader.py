@@ -10,7 +10,7 @@ asks for it.  Array records are claimed by :mod:`brinery.rebuild`, buffer record
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import xxhash
@@ -46,6 +46,15 @@ class Readable(Protocol):
     def readinto(self, buffer: Any, /) -> int | None: ...
 
 
+class MappedRecord(NamedTuple):
+    """An array record left in the file, to be memory-mapped (``load(mmap_mode=)``)."""
+
+    path: str
+    mode: str
+    offset: int  # of the payload, in the file
+    size: int
+
+
 class StreamReader:
     """The unpickler's file object (``read``, ``readinto``, ``readline``; no ``peek``, so the
     unpickler never reads ahead of what it consumes) and the source of raw memory records."""
@@ -57,15 +66,17 @@ class StreamReader:
         what: str = "the data",
         room: int | None = None,
         max_bytes: int | None = None,
+        mapped: tuple[str, str] | None = None,
     ) -> None:
         self._stream = stream
+        self._mapped = mapped  # (path, mode): array records stay in the file, mapped
         self._what = what
         self._room = room  # bytes the stream can hold at most (what is left of the file)
         self._max_bytes = max_bytes  # the caller's limit
         self._offset = 0
         self._pickle_left = 0  # bytes of the current pickle record not yet read
         self._held = b""  # pickle bytes read ahead by readline
-        self._memory: deque[tuple[int, np.ndarray]] = deque()
+        self._memory: deque[tuple[int, np.ndarray | MappedRecord]] = deque()
         self._ended = False
         self._header = b""
         self._checksums = False  # set by the stream header's flag
@@ -117,8 +128,9 @@ class StreamReader:
 
     # -- raw memory ------------------------------------------------------------------------
 
-    def take_memory(self, kind: int) -> np.ndarray:
-        """The next raw memory record, which must be of ``kind``, as a uint8 array."""
+    def take_memory(self, kind: int) -> Any:
+        """The next raw memory record, which must be of ``kind``, as a uint8 array (or, for an
+        array record of a memory-mapped load, a :class:`MappedRecord`)."""
         while not self._memory:
             if self._ended:
                 raise CorruptFileError(
@@ -219,6 +231,9 @@ class StreamReader:
                 raise CorruptFileError(
                     f"the padding of the record at byte {start} of {self._what} is not zero"
                 )
+            if self._mapped is not None and kind == ARRAY_RECORD:
+                self._memory.append((kind, self._map(size)))
+                return
             memory = self._read_memory(size, start)
             if self._checksums:
                 digest = xxhash.xxh3_64(head)
@@ -255,6 +270,17 @@ class StreamReader:
                 f"{self._what} holds more than max_bytes={self._max_bytes} bytes: the record at "
                 f"byte {start} of its stream declares {size} bytes"
             )
+
+    def _map(self, size: int) -> MappedRecord:
+        """Leave the payload in the file (its checksum is skipped: checking it would read it)."""
+        assert self._mapped is not None
+        path, mode = self._mapped
+        record = MappedRecord(path, mode, self._offset, size)
+        self._stream.skip(size)  # type: ignore[attr-defined]  # a Source, for mapped loads
+        self._offset += size
+        if self._checksums:
+            self._read_exactly(RECORD_DIGEST.size, "a checksum")
+        return record
 
     def _read_memory(self, size: int, start: int) -> np.ndarray:
         try:

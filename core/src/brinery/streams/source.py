@@ -137,6 +137,15 @@ class Source:
             )
         return memoryview(data)
 
+    def skip(self, size: int) -> None:
+        """Pass over ``size`` bytes without reading them (a memory-mapped record's payload):
+        only for a seekable file brinery opened itself."""
+        buffered = min(len(self._chunk) - self._offset, size)
+        self._offset += buffered
+        if size > buffered:
+            self._raw.seek(size - buffered, io.SEEK_CUR)
+        self._position += size
+
     # -- the end ---------------------------------------------------------------------------
 
     def remaining(self) -> int | None:
