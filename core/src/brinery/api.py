@@ -23,6 +23,7 @@ from .errors import (
 from .format.layout import STREAM_MAGIC
 from .format.reader import StreamReader
 from .format.writer import StreamWriter
+from .inspection import Inspection
 from .joblib_files import PRE_0_10_MESSAGE, starts_a_pickle, starts_a_zfile
 from .known_plugins import KNOWN_PLUGINS
 from .pickler import BrineryPickler
@@ -124,6 +125,14 @@ def load(
     return _load(source, reading)
 
 
+def inspect_file(source: str | os.PathLike[str] | IO[bytes]) -> Inspection:
+    """What a file holds (format, compressor, arrays, the globals it would import), read to its
+    end and checked, without building the object (``brinery info``)."""
+    reading = Reading(threads=1, max_bytes=None, trusted=DEFAULT_TRUSTED, inspect=True)
+    found: Inspection = _load(source, reading)
+    return found
+
+
 def untrusted_types(source: str | os.PathLike[str] | IO[bytes]) -> list[str]:
     """The globals (``"module.name"``) the file would import that a safe load does not trust by
     default, in the order the file names them, found without importing any of them or calling
@@ -217,7 +226,13 @@ def _read(source: Source, reading: Reading, path: str | None = None) -> Any:
     head = source.peek(DETECTION_BYTES)
     if head.startswith(STREAM_MAGIC):
         mapped = None if reading.mmap_mode is None or path is None else (path, reading.mmap_mode)
-        stream = StreamReader(source, room=source.remaining(), max_bytes=max_bytes, mapped=mapped)
+        stream = StreamReader(
+            source,
+            room=source.remaining(),
+            max_bytes=max_bytes,
+            mapped=mapped,
+            skip_payloads=reading.inspect,
+        )
         return unpickle_stream(stream, reading)
     if reading.mmap_mode is not None and head:
         raise InvalidArgumentError(
@@ -251,6 +266,8 @@ def _read(source: Source, reading: Reading, path: str | None = None) -> Any:
                     raise damage from error
                 raise
             frames.finish()
+        if reading.inspect:
+            value.compressor = compressor.name
         return value
     # A compressor with its own reader: it may read ahead, so nothing can follow its stream.
     return _read_inner(compressor.open_reader(source), compressor, reading)  # type: ignore[arg-type]
@@ -262,7 +279,7 @@ def _read_inner(stream: Any, compressor: Compressor, reading: Reading) -> Any:
     inner = Prefixed(head, stream)
     if starts_a_pickle(head):
         return unpickle_joblib(inner, reading)
-    return unpickle_stream(_inner_stream(inner, compressor, reading.max_bytes), reading)
+    return unpickle_stream(_inner_stream(inner, compressor, reading), reading)
 
 
 def _read_head(stream: Any, size: int) -> bytes:
@@ -284,9 +301,12 @@ def _read_head(stream: Any, size: int) -> bytes:
     return bytes(head[:filled])
 
 
-def _inner_stream(stream: Any, compressor: Compressor, max_bytes: int | None) -> StreamReader:
+def _inner_stream(stream: Any, compressor: Compressor, reading: Reading) -> StreamReader:
+    what = f"the {compressor.name} data"
     try:
-        return StreamReader(stream, what=f"the {compressor.name} data", max_bytes=max_bytes)
+        return StreamReader(
+            stream, what=what, max_bytes=reading.max_bytes, skip_payloads=reading.inspect
+        )
     except UnsupportedVersionError:
         raise
     except UnknownFormatError:

@@ -3,20 +3,80 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
+import os
 import sys
 from collections.abc import Sequence
 
+import numpy as np
+
+from .api import inspect_file
+from .errors import BrineryError
+from .inspection import Inspection
 from .plugins import HOST
+
+#: Exit status for a file that cannot be read (argparse exits with 2 on bad usage).
+FAILED = 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="brinery", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("plugins", help="list the loaded plugins and their compressors")
+    info = commands.add_parser(
+        "info",
+        help="describe files without loading them: format, compressor, sizes, arrays, imports",
+    )
+    info.add_argument("files", nargs="+", metavar="FILE")
+    info.add_argument("--json", action="store_true", help="one JSON object per file")
     arguments = parser.parse_args(argv)
     if arguments.command == "plugins":
         return _plugins()
+    if arguments.command == "info":
+        return _info(arguments.files, as_json=arguments.json)
     raise AssertionError(f"unhandled command {arguments.command!r}")
+
+
+def _info(files: list[str], *, as_json: bool) -> int:
+    status = 0
+    for path in files:
+        try:
+            found = inspect_file(path)
+        except (BrineryError, OSError) as error:
+            message = error.strerror if isinstance(error, OSError) and error.strerror else error
+            sys.stderr.write(f"brinery info: {path}: {message}\n")
+            status = FAILED
+            continue
+        if as_json:
+            described = {"file": path, "file_bytes": os.path.getsize(path)}
+            sys.stdout.write(json.dumps({**described, **dataclasses.asdict(found)}) + "\n")
+        else:
+            sys.stdout.write(_describe(path, found))
+    return status
+
+
+def _describe(path: str, found: Inspection) -> str:
+    size = os.path.getsize(path)
+    lines = [f"{path}: {found.format}, compressor {found.compressor}, {size:,} bytes"]
+    if found.stream_bytes is not None:
+        ratio = found.stream_bytes / size if size else 0.0
+        checks = {True: "brinery's record checksums", False: "the codec's checks"}
+        lines.append(
+            f"  stream: {found.stream_bytes:,} bytes uncompressed ({ratio:.2f}x), checked by "
+            f"{checks[bool(found.checksums)]}"
+        )
+    total = sum(array.nbytes for array in found.arrays)
+    lines.append(f"  arrays: {len(found.arrays)}, {total:,} bytes")
+    for array in found.arrays:
+        where = "in the pickle" if array.in_pickle else "record"
+        name = f"{np.dtype(array.dtype).name} ({array.dtype})"
+        lines.append(
+            f"    {name:<24} {array.shape!s:<20} {array.order}  {array.nbytes:>15,} bytes  {where}"
+        )
+    imports = ", ".join(found.imports) or "none"
+    lines.append(f"  imports beyond plain data (trusted=[...] to load them safely): {imports}")
+    return "\n".join(lines) + "\n"
 
 
 def _plugins() -> int:

@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .errors import CorruptFileError, SizeLimitError, TruncatedFileError, UnsupportedVersionError
+from .inspection import ArrayInfo
 from .safe import SafeUnpickler
 
 #: Module paths joblib's wrapper has had (scikit-learn once vendored joblib).
@@ -83,6 +84,7 @@ class JoblibUnpickler(SafeUnpickler):
             trusted = trusted | {("numpy", "ndarray"), ("numpy", "memmap")}
         super().__init__(stream, trusted)
         self._raw = stream
+        self.arrays: list[ArrayInfo] = []  # what was read, for brinery info
         self._room = room  # bytes the file can still hold (uncompressed files)
         self._max_bytes = max_bytes  # what the caller allows the arrays to take
 
@@ -114,6 +116,7 @@ class JoblibUnpickler(SafeUnpickler):
             self._read_exactly(padding)
         count = math.prod(shape)
         self._claim(count * dtype.itemsize)
+        self.arrays.append(ArrayInfo(dtype.str, shape, order, count * dtype.itemsize, False))
         array = np.empty(count, dtype=dtype)
         if count:
             self._fill(array)

@@ -26,6 +26,7 @@ from . import rebuild
 from .errors import BrineryError, CorruptFileError, UntrustedTypesError
 from .format.layout import BUFFER_RECORD
 from .format.reader import StreamReader
+from .inspection import Inspection, Inspector
 from .joblib_files import JoblibUnpickler
 from .safe import SafeUnpickler
 
@@ -39,6 +40,7 @@ class Reading:
     trusted: frozenset[tuple[str, str]] | None  # None: the file is trusted (the C unpickler)
     listing: bool = False  # only list the globals (untrusted_types)
     mmap_mode: str | None = None  # map array records of an uncompressed file (load(mmap_mode=))
+    inspect: bool = False  # describe the file instead of loading it (brinery info)
 
 
 
@@ -46,6 +48,11 @@ def unpickle_stream(stream: StreamReader, reading: Reading) -> Any:
     """The object in a brinery stream."""
     token = rebuild.CURRENT_STREAM.set(stream)
     try:
+        if reading.inspect:
+            inspector = Inspector(stream, _OutOfBandBuffers(stream))
+            _load_checked(inspector, stream.check_current_record)
+            stream.finish(unused_memory=True)
+            return inspector.inspection()
         if reading.trusted is not None or reading.listing:
             unpickler = SafeUnpickler(stream, reading.trusted, _OutOfBandBuffers(stream))
             value = _load_checked(unpickler, stream.check_current_record)
@@ -65,6 +72,9 @@ def unpickle_joblib(stream: Any, reading: Reading, room: int | None = None) -> A
     """The object in a joblib file's pickle (:mod:`brinery.joblib_files`), or a plain pickle."""
     unpickler = JoblibUnpickler(stream, reading.trusted, room=room, max_bytes=reading.max_bytes)
     value = _load_checked(unpickler, lambda: None)
+    if reading.inspect:
+        imports = list(unpickler.untrusted)
+        return Inspection("joblib file (or plain pickle)", arrays=unpickler.arrays, imports=imports)
     if reading.listing:
         return list(unpickler.untrusted)
     _refuse_untrusted(unpickler)

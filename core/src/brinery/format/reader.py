@@ -46,6 +46,12 @@ class Readable(Protocol):
     def readinto(self, buffer: Any, /) -> int | None: ...
 
 
+class SkippedRecord(NamedTuple):
+    """A raw memory record read (and checked) but not kept: ``brinery info``."""
+
+    size: int
+
+
 class MappedRecord(NamedTuple):
     """An array record left in the file, to be memory-mapped (``load(mmap_mode=)``)."""
 
@@ -67,16 +73,18 @@ class StreamReader:
         room: int | None = None,
         max_bytes: int | None = None,
         mapped: tuple[str, str] | None = None,
+        skip_payloads: bool = False,
     ) -> None:
         self._stream = stream
         self._mapped = mapped  # (path, mode): array records stay in the file, mapped
+        self._skip_payloads = skip_payloads  # raw memory is read and checked, not kept
         self._what = what
         self._room = room  # bytes the stream can hold at most (what is left of the file)
         self._max_bytes = max_bytes  # the caller's limit
         self._offset = 0
         self._pickle_left = 0  # bytes of the current pickle record not yet read
         self._held = b""  # pickle bytes read ahead by readline
-        self._memory: deque[tuple[int, np.ndarray | MappedRecord]] = deque()
+        self._memory: deque[tuple[int, np.ndarray | MappedRecord | SkippedRecord]] = deque()
         self._ended = False
         self._header = b""
         self._checksums = False  # set by the stream header's flag
@@ -234,6 +242,9 @@ class StreamReader:
             if self._mapped is not None and kind == ARRAY_RECORD:
                 self._memory.append((kind, self._map(size)))
                 return
+            if self._skip_payloads:
+                self._memory.append((kind, self._skip(head + zeros, size, start)))
+                return
             memory = self._read_memory(size, start)
             if self._checksums:
                 digest = xxhash.xxh3_64(head)
@@ -270,6 +281,29 @@ class StreamReader:
                 f"{self._what} holds more than max_bytes={self._max_bytes} bytes: the record at "
                 f"byte {start} of its stream declares {size} bytes"
             )
+
+    def _skip(self, covered: bytes, size: int, start: int) -> SkippedRecord:
+        digest = xxhash.xxh3_64(covered)
+        chunk = memoryview(bytearray(min(size, 1 << 20)))
+        left = size
+        while left:
+            part = chunk[: min(left, len(chunk))]
+            self._fill(part, f"the {size}-byte record at byte {start}")
+            digest.update(part)
+            left -= len(part)
+        if self._checksums:
+            self._check_digest(digest, start)
+        return SkippedRecord(size)
+
+    @property
+    def header(self) -> tuple[int, int, bool]:
+        """The stream's format version and whether it carries brinery's checksums."""
+        return self._header[8], self._header[9], self._checksums
+
+    @property
+    def offset(self) -> int:
+        """Bytes of the stream read so far."""
+        return self._offset
 
     def _map(self, size: int) -> MappedRecord:
         """Leave the payload in the file (its checksum is skipped: checking it would read it)."""
