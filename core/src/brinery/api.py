@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import pickle
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
 from .atomic import replacing
@@ -20,7 +21,7 @@ from .errors import (
     UnknownFormatError,
     UnsupportedVersionError,
 )
-from .format.layout import STREAM_MAGIC
+from .format.layout import PICKLE_RECORD, STREAM_MAGIC
 from .format.reader import StreamReader
 from .format.writer import StreamWriter
 from .inspection import Inspection
@@ -187,11 +188,7 @@ def _write(
     threads: int,
     checksums: bool | None,
 ) -> None:
-    sink: Any = file if compression is None else _open_writer(compression, file, threads)
-    if checksums is None:  # brinery's own where the codec has no strong check of its own
-        checksums = compression is None or not compression[0].checks_integrity
-    try:
-        stream = StreamWriter(sink, checksums=checksums)
+    def pickle_into(stream: StreamWriter) -> None:
         try:
             BrineryPickler(stream, protocol).dump(value)
         except (BrineryError, OSError, MemoryError):
@@ -200,6 +197,24 @@ def _write(
             raise DumpError(
                 f"cannot dump {type(value).__name__} object: {type(error).__name__}: {error}"
             ) from error
+
+    _write_stream(file, compression, threads, checksums, pickle_into)
+
+
+def _write_stream(
+    file: IO[bytes],
+    compression: Compression | None,
+    threads: int,
+    checksums: bool | None,
+    fill: Callable[[StreamWriter], None],
+) -> None:
+    """A brinery stream into ``file``, compressed as asked, its records written by ``fill``."""
+    sink: Any = file if compression is None else _open_writer(compression, file, threads)
+    if checksums is None:  # brinery's own where the codec has no strong check of its own
+        checksums = compression is None or not compression[0].checks_integrity
+    try:
+        stream = StreamWriter(sink, checksums=checksums)
+        fill(stream)
         stream.finish()
     except BaseException:
         if sink is not file:
@@ -219,6 +234,90 @@ def _open_writer(compression: Compression, file: IO[bytes], threads: int) -> IO[
 
 
 # -- reading ---------------------------------------------------------------------------------
+
+
+def convert(
+    source: str | os.PathLike[str],
+    target: str | os.PathLike[str],
+    compress: Any = NOT_GIVEN,
+    *,
+    threads: int | None = None,
+    checksums: bool | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> None:
+    """Recompress a brinery file without unpickling it (``brinery convert``).
+
+    The records are copied as they are read, each checked (checksums, the codec's checks) on
+    the way, into ``target``, written atomically; ``compress``, ``threads`` and ``checksums``
+    as for :func:`dump` (``compress`` follows ``target``'s extension when not given).
+    ``on_progress(done, total)`` is told how many bytes of ``source`` were read.
+    """
+    threads = _checked_threads(threads)
+    if checksums is not None and not isinstance(checksums, bool):
+        raise InvalidArgumentError(f"checksums must be True, False or None, not {checksums!r}")
+    compression = resolve_compression(compress, os.fspath(target))
+    total = os.path.getsize(source)
+    with open(source, "rb", buffering=FILE_BUFFER_BYTES) as file:
+        input_ = Source(file, owned=True)
+
+        def copy_into(stream: StreamWriter) -> None:
+            with _opened_stream(input_, threads) as records:
+                for kind, size, pieces in records.records():
+                    if kind == PICKLE_RECORD:
+                        for piece in pieces:
+                            stream.write(piece)
+                    else:
+                        stream.write_memory(kind, size, (memoryview(p) for p in pieces))
+                    if on_progress is not None:
+                        on_progress(input_.position, total)
+            if on_progress is not None:
+                on_progress(input_.position, total)
+
+        with replacing(target) as output:
+            _write_stream(output, compression, threads, checksums, copy_into)
+            if not input_.at_end():
+                raise CorruptFileError(
+                    f"{os.fspath(source)!r} has data after the end of the brinery stream "
+                    f"(at byte {input_.position})"
+                )
+
+
+@contextlib.contextmanager
+def _opened_stream(source: Source, threads: int) -> Iterator[StreamReader]:
+    """The brinery stream in ``source``, decompressed; its frames finished at the end."""
+    head = source.peek(DETECTION_BYTES)
+    if head.startswith(STREAM_MAGIC):
+        yield StreamReader(source, room=source.remaining())
+        return
+    if starts_a_pickle(head) or starts_a_zfile(head):
+        raise UnknownFormatError(
+            "the data is a joblib file (or a plain pickle), not a brinery stream: load it and "
+            "dump it to convert it"
+        )
+    compressor = _detect(head)
+    plain = Reading(threads=threads, max_bytes=None, trusted=None)
+    if type(compressor).open_reader is not Compressor.open_reader:
+        opaque = compressor.open_reader(source)  # type: ignore[arg-type]
+        yield _inner_stream(opaque, compressor, plain)
+        return
+    with FrameReader(source, compressor, threads=threads) as frames:
+        yield _inner_stream(frames, compressor, plain)
+        frames.finish()
+
+
+def _detect(head: bytes) -> Compressor:
+    """The compressor whose magic number starts ``head``, or a clear error."""
+    if not head:
+        raise UnknownFormatError("the data is empty: there is no brinery stream in it")
+    compressor = registry().detect(head)
+    if compressor is None:
+        if len(head) < DETECTION_BYTES and _begins_a_magic(head):
+            raise TruncatedFileError(
+                f"the data ends after {len(head)} bytes, inside a magic number: the file is "
+                "truncated"
+            )
+        raise UnknownFormatError(_describe_unknown(head))
+    return compressor
 
 
 def _read(source: Source, reading: Reading, path: str | None = None) -> Any:
@@ -243,16 +342,7 @@ def _read(source: Source, reading: Reading, path: str | None = None) -> Any:
         return unpickle_joblib(Prefixed(b"", source), reading, room=source.remaining())
     if starts_a_zfile(head):
         raise UnsupportedVersionError(f"the data {PRE_0_10_MESSAGE}")
-    if not head:
-        raise UnknownFormatError("the data is empty: there is no brinery stream in it")
-    compressor = registry().detect(head)
-    if compressor is None:
-        if len(head) < DETECTION_BYTES and _begins_a_magic(head):
-            raise TruncatedFileError(
-                f"the data ends after {len(head)} bytes, inside a magic number: the file is "
-                "truncated"
-            )
-        raise UnknownFormatError(_describe_unknown(head))
+    compressor = _detect(head)
     if type(compressor).open_reader is Compressor.open_reader:
         with FrameReader(source, compressor, threads=reading.threads) as frames:
             try:

@@ -7,11 +7,13 @@ import dataclasses
 import json
 import os
 import sys
+import time
 from collections.abc import Sequence
 
 import numpy as np
 
-from .api import inspect_file
+from .api import convert, inspect_file
+from .compress_argument import NOT_GIVEN
 from .errors import BrineryError
 from .inspection import Inspection
 from .plugins import HOST
@@ -30,11 +32,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     info.add_argument("files", nargs="+", metavar="FILE")
     info.add_argument("--json", action="store_true", help="one JSON object per file")
+    convert = commands.add_parser(
+        "convert", help="recompress a brinery file without unpickling it (streaming, atomic)"
+    )
+    convert.add_argument("source", metavar="IN")
+    convert.add_argument("target", metavar="OUT")
+    convert.add_argument(
+        "--compress",
+        metavar="NAME[:LEVEL]",
+        help="'none', a compressor name, or name:level (default: from OUT's extension)",
+    )
+    convert.add_argument("--threads", type=int, help="compression threads (default: every core)")
+    convert.add_argument(
+        "--checksums",
+        action=argparse.BooleanOptionalAction,
+        help="brinery's record checksums (default: where the compressor has no strong check)",
+    )
     arguments = parser.parse_args(argv)
     if arguments.command == "plugins":
         return _plugins()
     if arguments.command == "info":
         return _info(arguments.files, as_json=arguments.json)
+    if arguments.command == "convert":
+        return _convert(arguments)
     raise AssertionError(f"unhandled command {arguments.command!r}")
 
 
@@ -54,6 +74,61 @@ def _info(files: list[str], *, as_json: bool) -> int:
         else:
             sys.stdout.write(_describe(path, found))
     return status
+
+
+def _convert(arguments: argparse.Namespace) -> int:
+    spec = arguments.compress
+    compress: object = NOT_GIVEN
+    if spec is not None:
+        name, _, level = spec.partition(":")
+        if name == "none":
+            compress = False
+        elif level:
+            compress = (name, int(level)) if level.lstrip("-").isdigit() else (name, level)
+        else:
+            compress = name
+    progress = _Progress(arguments.source) if sys.stderr.isatty() else None
+    try:
+        convert(
+            arguments.source,
+            arguments.target,
+            compress,
+            threads=arguments.threads,
+            checksums=arguments.checksums,
+            on_progress=progress,
+        )
+    except (BrineryError, OSError) as error:
+        message = error.strerror if isinstance(error, OSError) and error.strerror else error
+        if progress is not None:
+            progress.clear()
+        sys.stderr.write(f"brinery convert: {arguments.source}: {message}\n")
+        return FAILED
+    if progress is not None:
+        progress.clear()
+    return 0
+
+
+class _Progress:
+    """A one-line progress report on a terminal, at most ten times a second."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._shown = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self._shown < 0.1:
+            return
+        self._shown = now
+        percent = 100 * done / total if total else 100
+        sizes = f"{done / 1e6:,.1f} of {total / 1e6:,.1f} MB"
+        sys.stderr.write(f"\rconverting {self._name}: {percent:3.0f}% ({sizes})")
+        sys.stderr.flush()
+
+    def clear(self) -> None:
+        if self._shown:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
 
 
 def _describe(path: str, found: Inspection) -> str:

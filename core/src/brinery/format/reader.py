@@ -10,6 +10,7 @@ asks for it.  Array records are claimed by :mod:`brinery.rebuild`, buffer record
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
 from typing import Any, NamedTuple, Protocol
 
 import numpy as np
@@ -215,8 +216,32 @@ class StreamReader:
             self._next_record()
         return True
 
-    def _next_record(self) -> None:
-        start = self._offset
+    def records(self) -> Iterator[tuple[int, int, Iterator[bytes]]]:
+        """Every record up to the end record, as ``(kind, size, payload pieces)``: a stream
+        copied without unpickling (``brinery convert``).  Each record is checked when its last
+        piece is taken, so take them all before the next record."""
+        while True:
+            start = self._offset
+            kind, head, padding, size = self._record_header(start)
+            if kind == END_RECORD:
+                self._end_record(head, size, start)
+                return
+            zeros = self._padding(padding, start) if kind != PICKLE_RECORD else b""
+            yield kind, size, self._pieces(head + zeros, size, start)
+
+    def _pieces(self, covered: bytes, size: int, start: int) -> Iterator[bytes]:
+        digest = xxhash.xxh3_64(covered)
+        what = f"the {size}-byte record at byte {start}"
+        left = size
+        while left:
+            piece = self._read_exactly(min(left, 4 << 20), what)
+            digest.update(piece)
+            left -= len(piece)
+            yield piece  # a fresh object each time: a frame writer may keep it until written
+        if self._checksums:
+            self._check_digest(digest, start)
+
+    def _record_header(self, start: int) -> tuple[int, bytes, int, int]:
         head = self._read_exactly(RECORD_HEADER.size, "a record header")
         kind, padding, flags, reserved, size = RECORD_HEADER.unpack(head)
         aligned = kind in (ARRAY_RECORD, BUFFER_RECORD)
@@ -225,7 +250,35 @@ class StreamReader:
                 f"the record header at byte {start} of {self._what} is damaged (kind "
                 f"{kind:#04x}, padding {padding}, flags {flags:#x}, reserved {reserved:#x})"
             )
+        if kind not in RECORD_NAMES:
+            raise CorruptFileError(
+                f"{self._what} has an unknown record kind {kind:#04x} at byte {start} of the "
+                "stream"
+            )
         self._check_size(start, padding, size)
+        return kind, head, padding, size
+
+    def _padding(self, padding: int, start: int) -> bytes:
+        zeros = self._read_exactly(padding, "record padding") if padding else b""
+        if any(zeros):
+            raise CorruptFileError(
+                f"the padding of the record at byte {start} of {self._what} is not zero"
+            )
+        return zeros
+
+    def _end_record(self, head: bytes, size: int, start: int) -> None:
+        if size:
+            raise CorruptFileError(
+                f"the end record at byte {start} of {self._what} is damaged (it declares "
+                f"{size} bytes)"
+            )
+        if self._checksums:
+            self._check_digest(xxhash.xxh3_64(self._header + head), start)
+        self._ended = True
+
+    def _next_record(self) -> None:
+        start = self._offset
+        kind, head, padding, size = self._record_header(start)
         if kind == PICKLE_RECORD:
             self._pickle_left = size
             self._record_start = start
@@ -234,11 +287,7 @@ class StreamReader:
                 if not size:
                     self._check_digest(self._digest, start)
         elif kind in (ARRAY_RECORD, BUFFER_RECORD):
-            zeros = self._read_exactly(padding, "record padding") if padding else b""
-            if any(zeros):
-                raise CorruptFileError(
-                    f"the padding of the record at byte {start} of {self._what} is not zero"
-                )
+            zeros = self._padding(padding, start)
             if self._mapped is not None and kind == ARRAY_RECORD:
                 self._memory.append((kind, self._map(size)))
                 return
@@ -252,20 +301,8 @@ class StreamReader:
                 digest.update(memory.data)
                 self._check_digest(digest, start)
             self._memory.append((kind, memory))
-        elif kind == END_RECORD:
-            if size:
-                raise CorruptFileError(
-                    f"the end record at byte {start} of {self._what} is damaged (it declares "
-                    f"{size} bytes)"
-                )
-            if self._checksums:
-                self._check_digest(xxhash.xxh3_64(self._header + head), start)
-            self._ended = True
         else:
-            raise CorruptFileError(
-                f"{self._what} has an unknown record kind {kind:#04x} at byte {start} of the "
-                "stream"
-            )
+            self._end_record(head, size, start)
 
     def _check_size(self, start: int, padding: int, size: int) -> None:
         """Refuse a record whose declared size cannot fit, before anything is allocated."""
@@ -283,16 +320,8 @@ class StreamReader:
             )
 
     def _skip(self, covered: bytes, size: int, start: int) -> SkippedRecord:
-        digest = xxhash.xxh3_64(covered)
-        chunk = memoryview(bytearray(min(size, 1 << 20)))
-        left = size
-        while left:
-            part = chunk[: min(left, len(chunk))]
-            self._fill(part, f"the {size}-byte record at byte {start}")
-            digest.update(part)
-            left -= len(part)
-        if self._checksums:
-            self._check_digest(digest, start)
+        for _ in self._pieces(covered, size, start):
+            pass
         return SkippedRecord(size)
 
     @property
