@@ -198,10 +198,10 @@ def _write(
                 f"cannot dump {type(value).__name__} object: {type(error).__name__}: {error}"
             ) from error
 
-    _write_stream(file, compression, threads, checksums, pickle_into)
+    write_stream(file, compression, threads, checksums, pickle_into)
 
 
-def _write_stream(
+def write_stream(
     file: IO[bytes],
     compression: Compression | None,
     threads: int,
@@ -261,7 +261,7 @@ def convert(
         input_ = Source(file, owned=True)
 
         def copy_into(stream: StreamWriter) -> None:
-            with _opened_stream(input_, threads) as records:
+            with opened_stream(input_, threads) as records:
                 for kind, size, pieces in records.records():
                     if kind == PICKLE_RECORD:
                         for piece in pieces:
@@ -274,7 +274,7 @@ def convert(
                 on_progress(input_.position, total)
 
         with replacing(target) as output:
-            _write_stream(output, compression, threads, checksums, copy_into)
+            write_stream(output, compression, threads, checksums, copy_into)
             if not input_.at_end():
                 raise CorruptFileError(
                     f"{os.fspath(source)!r} has data after the end of the brinery stream "
@@ -283,7 +283,7 @@ def convert(
 
 
 @contextlib.contextmanager
-def _opened_stream(source: Source, threads: int) -> Iterator[StreamReader]:
+def opened_stream(source: Source, threads: int) -> Iterator[StreamReader]:
     """The brinery stream in ``source``, decompressed; its frames finished at the end."""
     head = source.peek(DETECTION_BYTES)
     if head.startswith(STREAM_MAGIC):

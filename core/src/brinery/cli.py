@@ -17,6 +17,7 @@ from .compress_argument import NOT_GIVEN
 from .errors import BrineryError
 from .inspection import Inspection
 from .plugins import HOST
+from .trials import Trial, choices, run_trials
 
 #: Exit status for a file that cannot be read (argparse exits with 2 on bad usage).
 FAILED = 1
@@ -48,6 +49,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         action=argparse.BooleanOptionalAction,
         help="brinery's record checksums (default: where the compressor has no strong check)",
     )
+    bench = commands.add_parser(
+        "bench", help="every installed compressor on a file's own data: size and speeds"
+    )
+    bench.add_argument("file", metavar="FILE")
+    bench.add_argument("--threads", type=int, help="compression threads (default: every core)")
+    bench.add_argument("--all-levels", action="store_true", help="every level of every codec")
     arguments = parser.parse_args(argv)
     if arguments.command == "plugins":
         return _plugins()
@@ -55,6 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _info(arguments.files, as_json=arguments.json)
     if arguments.command == "convert":
         return _convert(arguments)
+    if arguments.command == "bench":
+        return _bench(arguments)
     raise AssertionError(f"unhandled command {arguments.command!r}")
 
 
@@ -105,6 +114,39 @@ def _convert(arguments: argparse.Namespace) -> int:
         return FAILED
     if progress is not None:
         progress.clear()
+    return 0
+
+
+def _bench(arguments: argparse.Namespace) -> int:
+    threads = arguments.threads or os.cpu_count() or 1
+    header = f"{'compressor':<12} {'level':>5} {'size':>15} {'ratio':>7} {'write MB/s':>11} " \
+        f"{'read MB/s':>10}"
+    sys.stdout.write(header + "\n")
+    stream_size: list[int] = []
+
+    def show(trial: Trial) -> None:
+        if not stream_size:
+            stream_size.append(trial.size)  # the first trial is the uncompressed stream
+        plain = stream_size[0]
+        level = "-" if trial.level is None else str(trial.level)
+        sys.stdout.write(
+            f"{trial.compressor:<12} {level:>5} {trial.size:>15,} {plain / trial.size:>7.2f} "
+            f"{plain / 1e6 / max(trial.dump_seconds, 1e-9):>11,.0f} "
+            f"{plain / 1e6 / max(trial.read_seconds, 1e-9):>10,.0f}\n"
+        )
+        sys.stdout.flush()
+
+    try:
+        trials = run_trials(
+            arguments.file, threads=threads, every_level=arguments.all_levels, report=show
+        )
+    except (BrineryError, OSError) as error:
+        message = error.strerror if isinstance(error, OSError) and error.strerror else error
+        sys.stderr.write(f"brinery bench: {arguments.file}: {message}\n")
+        return FAILED
+    for label, trial in choices(trials):
+        level = "" if trial.level is None else f", level {trial.level}"
+        sys.stdout.write(f"{label}: {trial.compressor}{level}\n")
     return 0
 
 
