@@ -29,6 +29,7 @@ from .joblib_files import PRE_0_10_MESSAGE, starts_a_pickle, starts_a_zfile
 from .known_plugins import KNOWN_PLUGINS
 from .pickler import BrineryPickler
 from .plugins import registry
+from .progress import CountingWriter, Reporter, reporter
 from .safe import DEFAULT_TRUSTED, parse_trusted
 from .streams.frame_reader import FrameReader
 from .streams.prefixed import Prefixed
@@ -50,6 +51,7 @@ def dump(
     *,
     threads: int | None = None,
     checksums: bool | None = None,
+    progress: bool | Callable[[int, int | None], None] = False,
 ) -> list[str]:
     """Write ``value`` to ``target`` (a path or a writable binary file object).
 
@@ -58,25 +60,29 @@ def dump(
     follows the path's extension (``.gz``, ``.xz``, ``.zst``...).  ``threads`` compress in
     parallel (default: every core).  ``checksums``: brinery's own checksum after every record
     (XXH3-64), by default only where the compressor has no strong check of its own (none, zlib,
-    lzma-alone); ``True`` adds them everywhere, ``False`` leaves them out.  Writing to a path is
-    atomic: on failure the previous file is left as it was.  Returns ``[path]``, or ``[]`` for a
-    file object.
+    lzma-alone); ``True`` adds them everywhere, ``False`` leaves them out.  ``progress``:
+    ``True`` shows the bytes written (tqdm if installed, else a line on standard error), a
+    callable is called with ``(done, None)``.  Writing to a path is atomic: on failure the
+    previous file is left as it was.  Returns ``[path]``, or ``[]`` for a file object.
     """
+    report = reporter(progress, None, "brinery dump")
     protocol = _checked_protocol(protocol)
     threads = _checked_threads(threads)
     if checksums is not None and not isinstance(checksums, bool):
         raise InvalidArgumentError(f"checksums must be True, False or None, not {checksums!r}")
     if isinstance(target, (str, os.PathLike)):
         compression = resolve_compression(compress, os.fspath(target))
-        with replacing(target) as file:
-            _write(value, file, compression, protocol, threads, checksums)
+        with replacing(target) as file, _reporting(report):
+            _write(value, _counted(file, report), compression, protocol, threads, checksums)
         return [os.fspath(target)]
     if not callable(getattr(target, "write", None)) or _is_text(target):
         raise InvalidArgumentError(
             f"cannot dump into {target!r}: give a path or a writable binary file object "
             "(opened with 'wb')"
         )
-    _write(value, target, resolve_compression(compress, None), protocol, threads, checksums)
+    compression = resolve_compression(compress, None)
+    with _reporting(report):
+        _write(value, _counted(target, report), compression, protocol, threads, checksums)
     return []
 
 
@@ -87,6 +93,7 @@ def load(
     max_bytes: int | None = None,
     trusted: Iterable[str | type | Callable[..., Any]] | bool | None = None,
     mmap_mode: str | None = None,
+    progress: bool | Callable[[int, int | None], None] = False,
 ) -> Any:
     """Read one object from ``source`` (a path or a readable binary file object).
 
@@ -105,7 +112,8 @@ def load(
 
     ``mmap_mode`` (``"r"``, ``"r+"`` or ``"c"``, as for ``np.memmap``) maps the arrays of an
     uncompressed file instead of reading them: they come back as ``np.memmap`` views of the
-    file, read only when touched (their checksums are then not checked).
+    file, read only when touched (their checksums are then not checked).  ``progress`` as for
+    :func:`dump`: bytes of the file read, out of its size when it has one.
     """
     if mmap_mode not in (None, "r", "r+", "c"):
         raise InvalidArgumentError(
@@ -123,7 +131,10 @@ def load(
         ),
         mmap_mode=mmap_mode,
     )
-    return _load(source, reading)
+    total = os.path.getsize(source) if isinstance(source, (str, os.PathLike)) else None
+    report = reporter(progress, total, "brinery load")
+    with _reporting(report):
+        return _load(source, reading, None if report is None else report.add)
 
 
 def inspect_file(source: str | os.PathLike[str] | IO[bytes]) -> Inspection:
@@ -147,7 +158,11 @@ def untrusted_types(source: str | os.PathLike[str] | IO[bytes]) -> list[str]:
     return listed
 
 
-def _load(source: str | os.PathLike[str] | IO[bytes], reading: Reading) -> Any:
+def _load(
+    source: str | os.PathLike[str] | IO[bytes],
+    reading: Reading,
+    on_read: Callable[[int], None] | None = None,
+) -> Any:
     max_bytes = reading.max_bytes
     if max_bytes is not None and (
         isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0
@@ -157,7 +172,7 @@ def _load(source: str | os.PathLike[str] | IO[bytes], reading: Reading) -> Any:
         )
     if isinstance(source, (str, os.PathLike)):
         with open(source, "rb", buffering=FILE_BUFFER_BYTES) as file:
-            input_ = Source(file, owned=True)
+            input_ = Source(file, owned=True, on_advance=on_read)
             value = _read(input_, reading, os.fspath(source))
             if not input_.at_end():
                 raise CorruptFileError(
@@ -170,7 +185,7 @@ def _load(source: str | os.PathLike[str] | IO[bytes], reading: Reading) -> Any:
             f"cannot load from {source!r}: give a path or a readable binary file object "
             "(opened with 'rb')"
         )
-    input_ = Source(source)
+    input_ = Source(source, on_advance=on_read)
     try:
         return _read(input_, reading)
     finally:
@@ -178,6 +193,19 @@ def _load(source: str | os.PathLike[str] | IO[bytes], reading: Reading) -> Any:
 
 
 # -- writing ---------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _reporting(report: Reporter | None) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        if report is not None:
+            report.close()
+
+
+def _counted(file: IO[bytes], report: Reporter | None) -> IO[bytes]:
+    return file if report is None else CountingWriter(file, report)  # type: ignore[return-value]
 
 
 def _write(

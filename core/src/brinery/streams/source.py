@@ -17,6 +17,7 @@ import contextlib
 import io
 import os
 import weakref
+from collections.abc import Callable
 from typing import IO, Any
 
 from ..errors import TruncatedFileError
@@ -34,7 +35,13 @@ _leftovers: weakref.WeakKeyDictionary[Any, bytes] = weakref.WeakKeyDictionary()
 class Source:
     """A forward-only reader over ``raw`` that consumes exactly what it returns."""
 
-    def __init__(self, raw: IO[bytes], *, owned: bool = False) -> None:
+    def __init__(
+        self,
+        raw: IO[bytes],
+        *,
+        owned: bool = False,
+        on_advance: Callable[[int], None] | None = None,
+    ) -> None:
         self._raw = raw
         self._owned = owned
         self._peekable = hasattr(raw, "peek") and not owned
@@ -43,6 +50,7 @@ class Source:
         self._offset = 0
         self._peeked = 0  # bytes handed out by available() straight from raw.peek()
         self._position = 0  # bytes consumed since the start of this source
+        self._on_advance = on_advance  # told how many bytes each step consumed (progress=)
 
     @property
     def position(self) -> int:
@@ -85,14 +93,14 @@ class Source:
                 raise AssertionError("consumed more than was peeked")
             self._raw.read(size)
             self._peeked -= size
-        self._position += size
+        self._advance(size)
 
     def unread(self, data: bytes) -> None:
         """Put back bytes that were consumed but belong to whatever follows."""
         if data:
             self._chunk = bytes(data) + self._chunk[self._offset :]
             self._offset = 0
-            self._position -= len(data)
+            self._advance(-len(data))
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -107,7 +115,7 @@ class Source:
             if not got:
                 break
             filled += got
-        self._position += filled
+        self._advance(filled)
         return filled
 
     def readable(self) -> bool:
@@ -117,11 +125,11 @@ class Source:
         """Up to ``size`` bytes (all that is left if negative); fewer only at the end."""
         if size < 0:
             parts = [self._chunk[self._offset :]]
-            self._position += len(parts[0])
+            self._advance(len(parts[0]))
             self._chunk, self._offset = b"", 0
             while more := self._raw.read(self._read_ahead):
                 parts.append(more)
-                self._position += len(more)
+                self._advance(len(more))
             return b"".join(parts)
         data = bytearray(size)
         return bytes(data[: self.readinto(memoryview(data))])
@@ -144,7 +152,12 @@ class Source:
         self._offset += buffered
         if size > buffered:
             self._raw.seek(size - buffered, io.SEEK_CUR)
-        self._position += size
+        self._advance(size)
+
+    def _advance(self, count: int) -> None:
+        self._position += count
+        if self._on_advance is not None:
+            self._on_advance(count)
 
     # -- the end ---------------------------------------------------------------------------
 
