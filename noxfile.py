@@ -17,6 +17,8 @@ nox.options.error_on_missing_interpreters = True
 ROOT = Path(__file__).parent
 PLUGINS = sorted(path.parent.name for path in (ROOT / "plugins").glob("*/pyproject.toml"))
 TEST_TOOLS = ["pytest>=8", "hypothesis>=6.100", "joblib>=1.3"]  # joblib: its files are tested
+#: Remote storage tests: fsspec (brinery's extra), s3fs, and moto's S3 server on 127.0.0.1.
+REMOTE_TOOLS = ["./core[fsspec]", "s3fs>=2024.2", "moto[server]>=5"]
 
 
 def _install(session: nox.Session, *distributions: str) -> None:
@@ -35,7 +37,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """The core alone, with no plugin loaded."""
-    _install(session)
+    _install(session, *REMOTE_TOOLS)
     session.run("pytest", "tests/core", *session.posargs, env={"BRINERY_LOAD_PLUGINS": ""})
 
 
@@ -52,7 +54,7 @@ def plugin(session: nox.Session, plugin: str) -> None:
 @nox.session
 def everything(session: nox.Session) -> None:
     """Every distribution installed together: every test, the core's included."""
-    _install(session, *(f"./plugins/{name}" for name in PLUGINS))
+    _install(session, *REMOTE_TOOLS, *(f"./plugins/{name}" for name in PLUGINS))
     session.run("pytest", "tests", *session.posargs)
 
 

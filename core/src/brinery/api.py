@@ -9,6 +9,7 @@ import pickle
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
+from . import remote
 from .atomic import replacing
 from .compress_argument import NOT_GIVEN, Compression, resolve_compression
 from .compressor import Compressor
@@ -70,6 +71,12 @@ def dump(
     threads = _checked_threads(threads)
     if checksums is not None and not isinstance(checksums, bool):
         raise InvalidArgumentError(f"checksums must be True, False or None, not {checksums!r}")
+    if remote.is_url(target):
+        assert isinstance(target, str)
+        compression = resolve_compression(compress, target)
+        with remote.writing(target) as file, _reporting(report):
+            _write(value, _counted(file, report), compression, protocol, threads, checksums)
+        return [target]
     if isinstance(target, (str, os.PathLike)):
         compression = resolve_compression(compress, os.fspath(target))
         with replacing(target) as file, _reporting(report):
@@ -131,7 +138,8 @@ def load(
         ),
         mmap_mode=mmap_mode,
     )
-    total = os.path.getsize(source) if isinstance(source, (str, os.PathLike)) else None
+    local = isinstance(source, (str, os.PathLike)) and not remote.is_url(source)
+    total = os.path.getsize(source) if local else None  # type: ignore[arg-type]
     report = reporter(progress, total, "brinery load")
     with _reporting(report):
         return _load(source, reading, None if report is None else report.add)
@@ -170,16 +178,15 @@ def _load(
         raise InvalidArgumentError(
             f"max_bytes must be a number of bytes (an int >= 0) or None, not {max_bytes!r}"
         )
+    if remote.is_url(source):
+        assert isinstance(source, str)
+        if reading.mmap_mode is not None:
+            raise InvalidArgumentError(f"mmap_mode needs a local file, not {source!r}")
+        with remote.reading(source) as (file, _):
+            return _read_whole_file(file, source, reading, on_read, mappable=False)
     if isinstance(source, (str, os.PathLike)):
         with open(source, "rb", buffering=FILE_BUFFER_BYTES) as file:
-            input_ = Source(file, owned=True, on_advance=on_read)
-            value = _read(input_, reading, os.fspath(source))
-            if not input_.at_end():
-                raise CorruptFileError(
-                    f"{os.fspath(source)!r} has data after the end of the brinery stream "
-                    f"(at byte {input_.position})"
-                )
-            return value
+            return _read_whole_file(file, os.fspath(source), reading, on_read, mappable=True)
     if not callable(getattr(source, "read", None)) or _is_text(source):
         raise InvalidArgumentError(
             f"cannot load from {source!r}: give a path or a readable binary file object "
@@ -190,6 +197,24 @@ def _load(
         return _read(input_, reading)
     finally:
         input_.release()
+
+
+def _read_whole_file(
+    file: IO[bytes],
+    name: str,
+    reading: Reading,
+    on_read: Callable[[int], None] | None,
+    *,
+    mappable: bool,
+) -> Any:
+    """Load a file brinery opened: nothing may follow the stream."""
+    input_ = Source(file, owned=True, on_advance=on_read)
+    value = _read(input_, reading, name if mappable else None)
+    if not input_.at_end():
+        raise CorruptFileError(
+            f"{name!r} has data after the end of the brinery stream (at byte {input_.position})"
+        )
+    return value
 
 
 # -- writing ---------------------------------------------------------------------------------

@@ -39,6 +39,10 @@ class CompressorNotInstalledError(BrineryError, LookupError):
         self.distribution = distribution
 
 
+class DependencyMissingError(BrineryError, ImportError):
+    """An optional dependency a call needs is not installed (fsspec for a URL)."""
+
+
 class CorruptFileError(BrineryError, OSError):
     """The data is damaged: a codec or brinery check failed, or a structure is inconsistent.
 

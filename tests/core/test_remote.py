@@ -1,0 +1,134 @@
+"""Remote storage through fsspec: ``memory://`` and a real S3 server (moto's) on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+
+import brinery
+
+fsspec = pytest.importorskip("fsspec")
+
+VALUE = {"weights": np.arange(300_000, dtype=np.float32).reshape(300, 1000), "name": "remote"}
+COMPRESSIONS = [False, *sorted(brinery.compressors())]
+
+
+@pytest.mark.parametrize("compress", COMPRESSIONS, ids=lambda c: c or "none")
+def test_memory_file_system(compress: Any, assert_same: Any) -> None:
+    url = f"memory://brinery-tests/model-{compress or 'none'}.pkl"
+    assert brinery.dump(VALUE, url, compress=compress) == [url]
+    assert_same(brinery.load(url), VALUE)
+
+
+def test_the_extension_chooses_the_compressor(assert_same: Any) -> None:
+    brinery.dump(VALUE, "memory://brinery-tests/model.pkl.xz")
+    data = fsspec.filesystem("memory").cat("/brinery-tests/model.pkl.xz")
+    assert data.startswith(b"\xfd7zXZ\x00")
+
+
+def test_without_fsspec_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "fsspec", None)
+    with pytest.raises(brinery.DependencyMissingError, match=r"pip install 'brinery\[fsspec\]'"):
+        brinery.load("memory://brinery-tests/anything.pkl")
+    with pytest.raises(ImportError):  # it is an ImportError too
+        brinery.dump(1, "memory://brinery-tests/anything.pkl")
+
+
+def test_an_unknown_protocol() -> None:
+    with pytest.raises(brinery.BrineryError, match="nope"):
+        brinery.load("nope://bucket/key.pkl")
+
+
+# -- S3 ---------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[Any]:
+    """moto's S3 server on 127.0.0.1, and an s3fs file system talking to it."""
+    s3fs = pytest.importorskip("s3fs")
+    pytest.importorskip("moto.server")
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    endpoint = f"http://127.0.0.1:{port}"
+    environment = {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    saved = {key: os.environ.get(key) for key in environment}
+    os.environ.update(environment)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("moto's S3 server did not start") from None
+                time.sleep(0.1)
+        s3fs.S3FileSystem.clear_instance_cache()
+        filesystem = s3fs.S3FileSystem(client_kwargs={"endpoint_url": endpoint})
+        filesystem.mkdir("brinery-tests")
+        yield filesystem
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.mark.parametrize("compress", COMPRESSIONS, ids=lambda c: c or "none")
+def test_s3_round_trips(compress: Any, s3: Any, assert_same: Any) -> None:
+    url = f"s3://brinery-tests/model-{compress or 'none'}.pkl"
+    brinery.dump(VALUE, url, compress=compress)
+    assert s3.exists(url)
+    assert_same(brinery.load(url), VALUE)
+
+
+def test_s3_multi_part_upload_of_a_large_object(s3: Any, assert_same: Any) -> None:
+    """120 MB, more than s3fs's 50 MiB block: a multi-part upload (its ETag says how many
+    parts), streamed (the dump holds no copy of the file)."""
+    value = {"big": np.arange(15_000_000, dtype=np.int64), "tail": "end"}
+    url = "s3://brinery-tests/big.pkl"
+    brinery.dump(value, url)
+    etag = s3.info(url)["ETag"].strip('"')
+    assert int(etag.rsplit("-", 1)[1]) >= 2, etag
+    assert_same(brinery.load(url), value)
+
+
+class _Unpicklable:
+    def __reduce__(self) -> Any:
+        raise TypeError("no, thank you")
+
+
+def test_s3_a_failed_dump_leaves_the_old_object(s3: Any) -> None:
+    url = "s3://brinery-tests/precious.pkl"
+    brinery.dump({"version": 1}, url)
+    before = s3.cat(url)
+    with pytest.raises(brinery.DumpError, match="no, thank you"):
+        brinery.dump([np.arange(10_000_000), _Unpicklable()], url)  # 80 MB first: parts sent
+    s3.invalidate_cache()
+    assert s3.cat(url) == before
+    assert brinery.load(url) == {"version": 1}
