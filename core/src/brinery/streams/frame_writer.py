@@ -26,6 +26,9 @@ from typing import IO, TYPE_CHECKING, Any
 
 from .output import write_all
 
+#: What a single-stream codec (lzma-alone) is given at a time.
+SINGLE_STREAM_PIECE = 1 << 20
+
 if TYPE_CHECKING:
     from ..compressor import Compressor, StreamCompressor
 
@@ -66,7 +69,11 @@ class FrameWriter(io.RawIOBase):
         view = memoryview(data).cast("B")
         size = len(view)
         if self._stream is not None:
-            write_all(self._fileobj, self._stream.compress(view))
+            # In pieces: a codec returns all the output of one call at once (an array's worth
+            # for a large array), so its memory stays one piece's.
+            for start in range(0, size, SINGLE_STREAM_PIECE):
+                piece = view[start : start + SINGLE_STREAM_PIECE]
+                write_all(self._fileobj, self._stream.compress(piece))
             return size
         frame_size = self._frame_size
         assert frame_size is not None
