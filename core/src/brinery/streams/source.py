@@ -162,17 +162,23 @@ class Source:
     # -- the end ---------------------------------------------------------------------------
 
     def remaining(self) -> int | None:
-        """How many bytes are left to read, if the file can tell (a regular file, ``BytesIO``):
-        declared sizes are checked against it before anything is allocated."""
+        """How many bytes are left to read, if the file says so cheaply (a regular file,
+        ``BytesIO``, an fsspec file): declared sizes are checked against it before anything is
+        allocated.  Other seekable objects (a ``GzipFile``'s size is its uncompressed size, and
+        seeking to its end would decompress it all) are not asked."""
+        raw = self._raw
         try:
-            if not self._raw.seekable():
+            if isinstance(raw, io.BytesIO):  # (getbuffer() would copy a shared buffer)
+                here = raw.tell()
+                size = raw.seek(0, io.SEEK_END)
+                raw.seek(here)
+            elif isinstance(raw, (io.FileIO, io.BufferedReader, io.BufferedRandom)):
+                size = os.fstat(raw.fileno()).st_size
+            elif isinstance(getattr(raw, "size", None), int):  # fsspec's buffered files
+                size = raw.size  # type: ignore[attr-defined]
+            else:
                 return None
-            here = self._raw.tell()
-            try:
-                size = os.fstat(self._raw.fileno()).st_size
-            except (OSError, AttributeError, io.UnsupportedOperation):
-                size = self._raw.seek(0, io.SEEK_END)
-                self._raw.seek(here)
+            here = raw.tell()
         except (OSError, ValueError, AttributeError):
             return None
         return max(0, size - here) + len(self._chunk) - self._offset
