@@ -22,7 +22,8 @@ from .errors import (
     UnknownFormatError,
     UnsupportedVersionError,
 )
-from .format.layout import PICKLE_RECORD, STREAM_MAGIC
+from .format.copying import copy_records
+from .format.layout import STREAM_MAGIC
 from .format.reader import StreamReader
 from .format.writer import StreamWriter
 from .inspection import Inspection
@@ -313,18 +314,14 @@ def convert(
     with open(source, "rb", buffering=FILE_BUFFER_BYTES) as file:
         input_ = Source(file, owned=True)
 
-        def copy_into(stream: StreamWriter) -> None:
-            with opened_stream(input_, threads) as records:
-                for kind, size, pieces in records.records():
-                    if kind == PICKLE_RECORD:
-                        for piece in pieces:
-                            stream.write(piece)
-                    else:
-                        stream.write_memory(kind, size, (memoryview(p) for p in pieces))
-                    if on_progress is not None:
-                        on_progress(input_.position, total)
+        def report() -> None:
             if on_progress is not None:
                 on_progress(input_.position, total)
+
+        def copy_into(stream: StreamWriter) -> None:
+            with opened_stream(input_, threads) as records:
+                copy_records(records, stream, report)
+            report()
 
         with replacing(target) as output:
             write_stream(output, compression, threads, checksums, copy_into)

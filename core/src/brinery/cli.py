@@ -7,7 +7,6 @@ import dataclasses
 import json
 import os
 import sys
-import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -17,6 +16,7 @@ from .compress_argument import NOT_GIVEN
 from .errors import BrineryError
 from .inspection import Inspection
 from .plugins import HOST
+from .progress import bar
 from .trials import Trial, choices, run_trials
 
 #: Exit status for a file that cannot be read (argparse exits with 2 on bad usage).
@@ -96,7 +96,8 @@ def _convert(arguments: argparse.Namespace) -> int:
             compress = (name, int(level)) if level.lstrip("-").isdigit() else (name, level)
         else:
             compress = name
-    progress = _Progress(arguments.source) if sys.stderr.isatty() else None
+    progress = bar(None, f"converting {arguments.source}") if sys.stderr.isatty() else None
+    failure = None
     try:
         convert(
             arguments.source,
@@ -107,13 +108,13 @@ def _convert(arguments: argparse.Namespace) -> int:
             on_progress=progress,
         )
     except (BrineryError, OSError) as error:
-        message = error.strerror if isinstance(error, OSError) and error.strerror else error
+        failure = error.strerror if isinstance(error, OSError) and error.strerror else error
+    finally:
         if progress is not None:
-            progress.clear()
-        sys.stderr.write(f"brinery convert: {arguments.source}: {message}\n")
+            progress.close()
+    if failure is not None:
+        sys.stderr.write(f"brinery convert: {arguments.source}: {failure}\n")
         return FAILED
-    if progress is not None:
-        progress.clear()
     return 0
 
 
@@ -148,29 +149,6 @@ def _bench(arguments: argparse.Namespace) -> int:
         level = "" if trial.level is None else f", level {trial.level}"
         sys.stdout.write(f"{label}: {trial.compressor}{level}\n")
     return 0
-
-
-class _Progress:
-    """A one-line progress report on a terminal, at most ten times a second."""
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-        self._shown = 0.0
-
-    def __call__(self, done: int, total: int) -> None:
-        now = time.monotonic()
-        if now - self._shown < 0.1:
-            return
-        self._shown = now
-        percent = 100 * done / total if total else 100
-        sizes = f"{done / 1e6:,.1f} of {total / 1e6:,.1f} MB"
-        sys.stderr.write(f"\rconverting {self._name}: {percent:3.0f}% ({sizes})")
-        sys.stderr.flush()
-
-    def clear(self) -> None:
-        if self._shown:
-            sys.stderr.write("\r\x1b[K")
-            sys.stderr.flush()
 
 
 def _describe(path: str, found: Inspection) -> str:

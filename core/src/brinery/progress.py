@@ -24,7 +24,7 @@ def reporter(progress: object, total: int | None, description: str) -> Reporter 
     if progress is None or progress is False:
         return None
     if progress is True:
-        return Reporter(_bar(total, description), total)
+        return Reporter(bar(total, description), total)
     if callable(progress):
         return Reporter(progress, total)
     raise InvalidArgumentError(
@@ -50,7 +50,8 @@ class Reporter:
             close()
 
 
-def _bar(total: int | None, description: str) -> Any:
+def bar(total: int | None, description: str) -> Any:
+    """A ``callable(done, total)`` with ``close()``: tqdm's bar, else :class:`_Line`."""
     try:
         tqdm = importlib.import_module("tqdm").tqdm
     except ImportError:

@@ -18,9 +18,8 @@ from collections.abc import Callable, Iterator
 from .api import convert, opened_stream, write_stream
 from .compress_argument import Compression
 from .compressor import Compressor
-from .format.layout import PICKLE_RECORD
+from .format.copying import copy_records
 from .format.reader import StreamReader
-from .format.writer import StreamWriter
 from .plugins import registry
 from .streams.source import Source
 
@@ -77,7 +76,8 @@ def _trial(
 ) -> Trial:
     written = io.BytesIO()
     started = time.perf_counter()
-    write_stream(written, compression, threads, None, lambda sink: _copy(stream, sink))
+    copy = lambda sink: copy_records(StreamReader(io.BytesIO(stream)), sink)  # noqa: E731
+    write_stream(written, compression, threads, None, copy)
     dumped = time.perf_counter()
     with opened_stream(Source(io.BytesIO(written.getvalue())), threads) as reader:
         for _, _, pieces in reader.records():
@@ -86,16 +86,6 @@ def _trial(
     read = time.perf_counter()
     name = "none" if compression is None else compression.compressor.name
     return Trial(name, level, len(written.getvalue()), dumped - started, read - dumped)
-
-
-def _copy(stream: bytes, sink: StreamWriter) -> None:
-    reader = StreamReader(io.BytesIO(stream))
-    for kind, size, pieces in reader.records():
-        if kind == PICKLE_RECORD:
-            for piece in pieces:
-                sink.write(piece)
-        else:
-            sink.write_memory(kind, size, (memoryview(piece) for piece in pieces))
 
 
 def choices(trials: list[Trial]) -> Iterator[tuple[str, Trial]]:

@@ -1,0 +1,25 @@
+"""Copying a stream record by record, without unpickling: ``brinery convert`` and
+``brinery bench``.  Each record is checked as it is read and written anew (new padding, new
+checksums, new compression frames)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .layout import PICKLE_RECORD
+from .reader import StreamReader
+from .writer import StreamWriter
+
+
+def copy_records(
+    reader: StreamReader, writer: StreamWriter, after_each: Callable[[], None] | None = None
+) -> None:
+    """Every record of ``reader``'s stream into ``writer`` (whose caller then finishes it)."""
+    for kind, size, pieces in reader.records():
+        if kind == PICKLE_RECORD:
+            for piece in pieces:
+                writer.write(piece)
+        else:
+            writer.write_memory(kind, size, (memoryview(piece) for piece in pieces))
+        if after_each is not None:
+            after_each()
