@@ -69,6 +69,18 @@ def build(session: nox.Session) -> None:
     session.run("pytest", "tests/packaging", env={"BRINERY_DIST": str(dist)})
 
 
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site (mkdocs, Material theme) built with --strict, every Python example
+    in the docs and the README run, and the example plugin of docs/writing-a-plugin.md installed
+    and used."""
+    _install(session, "./core[fsspec]", "./examples/brinery-example", "mkdocs-material>=9.5")
+    site = Path(session.create_tmp()) / "site"
+    quiet = {"NO_MKDOCS_2_WARNING": "1"}
+    session.run("mkdocs", "build", "--strict", "--site-dir", str(site), env=quiet)
+    session.run("pytest", "tests/docs", *session.posargs)
+
+
 @nox.session(default=False)
 def fuzz(session: nox.Session) -> None:
     """The long fuzzing run: tests/fuzz at BRINERY_FUZZ_SCALE (default 25: 10,000 mutations per
