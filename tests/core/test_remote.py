@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -132,3 +133,37 @@ def test_s3_a_failed_dump_leaves_the_old_object(s3: Any) -> None:
     s3.invalidate_cache()
     assert s3.cat(url) == before
     assert brinery.load(url) == {"version": 1}
+
+
+def test_s3_with_storage_options_instead_of_the_environment(
+    s3: Any, monkeypatch: pytest.MonkeyPatch, assert_same: Any
+) -> None:
+    """Endpoint and credentials passed to dump and load (here the environment says nothing)."""
+    options = {
+        "endpoint_url": os.environ["AWS_ENDPOINT_URL"],
+        "key": "testing",
+        "secret": "testing",
+        "skip_instance_cache": True,
+    }
+    for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name)
+    url = "s3://brinery-tests/with-options.pkl.gz"
+    brinery.dump(VALUE, url, storage_options=options)
+    assert_same(brinery.load(url, storage_options=options), VALUE)
+
+
+@pytest.mark.parametrize(
+    ("target", "options", "message"),
+    [
+        ("model.pkl", {"anon": True}, "storage_options only apply to a URL"),
+        ("memory://x/model.pkl", ["anon"], "storage_options must be a dict"),
+    ],
+)
+def test_storage_options_are_checked(
+    target: str, options: Any, message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(brinery.InvalidArgumentError, match=message):
+        brinery.dump(1, target, storage_options=options)
+    with pytest.raises(brinery.InvalidArgumentError, match=message):
+        brinery.load(target, storage_options=options)

@@ -54,6 +54,7 @@ def dump(
     threads: int | None = None,
     checksums: bool | None = None,
     progress: bool | Callable[[int, int | None], None] = False,
+    storage_options: dict[str, Any] | None = None,
 ) -> list[str]:
     """Write ``value`` to ``target`` (a path or a writable binary file object).
 
@@ -65,8 +66,11 @@ def dump(
     lzma-alone); ``True`` adds them everywhere, ``False`` leaves them out.  ``progress``:
     ``True`` shows the bytes written (tqdm if installed, else a line on standard error), a
     callable is called with ``(done, None)``.  Writing to a path is atomic: on failure the
-    previous file is left as it was.  Returns ``[path]``, or ``[]`` for a file object.
+    previous file is left as it was (for a URL, fsspec's: ``s3://...``, with
+    ``storage_options`` for its file system, the upload is committed only when complete).
+    Returns ``[path]``, or ``[]`` for a file object.
     """
+    options = remote.check_options(target, storage_options)
     report = reporter(progress, None, "brinery dump")
     protocol = _checked_protocol(protocol)
     threads = _checked_threads(threads)
@@ -75,7 +79,7 @@ def dump(
     if remote.is_url(target):
         assert isinstance(target, str)
         compression = resolve_compression(compress, target)
-        with remote.writing(target) as file, _reporting(report):
+        with remote.writing(target, options) as file, _reporting(report):
             _write(value, _counted(file, report), compression, protocol, threads, checksums)
         return [target]
     if isinstance(target, (str, os.PathLike)):
@@ -102,6 +106,7 @@ def load(
     trusted: Iterable[str | type | Callable[..., Any]] | bool | None = None,
     mmap_mode: str | None = None,
     progress: bool | Callable[[int, int | None], None] = False,
+    storage_options: dict[str, Any] | None = None,
 ) -> Any:
     """Read one object from ``source`` (a path or a readable binary file object).
 
@@ -121,7 +126,8 @@ def load(
     ``mmap_mode`` (``"r"``, ``"r+"`` or ``"c"``, as for ``np.memmap``) maps the arrays of an
     uncompressed file instead of reading them: they come back as ``np.memmap`` views of the
     file, read only when touched (their checksums are then not checked).  ``progress`` as for
-    :func:`dump`: bytes of the file read, out of its size when it has one.
+    :func:`dump`: bytes of the file read, out of its size when it has one.  A URL is read
+    through fsspec, with ``storage_options`` for its file system.
     """
     if mmap_mode not in (None, "r", "r+", "c"):
         raise InvalidArgumentError(
@@ -138,6 +144,7 @@ def load(
             () if trusted is False else trusted
         ),
         mmap_mode=mmap_mode,
+        storage_options=remote.check_options(source, storage_options),
     )
     local = isinstance(source, (str, os.PathLike)) and not remote.is_url(source)
     total = os.path.getsize(source) if local else None  # type: ignore[arg-type]
@@ -183,7 +190,7 @@ def _load(
         assert isinstance(source, str)
         if reading.mmap_mode is not None:
             raise InvalidArgumentError(f"mmap_mode needs a local file, not {source!r}")
-        with remote.reading(source) as (file, _):
+        with remote.reading(source, reading.storage_options) as (file, _):
             return _read_whole_file(file, source, reading, on_read, mappable=False)
     if isinstance(source, (str, os.PathLike)):
         with open(source, "rb", buffering=FILE_BUFFER_BYTES) as file:

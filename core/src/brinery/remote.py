@@ -23,7 +23,20 @@ def is_url(target: object) -> bool:
     return isinstance(target, str) and "://" in target
 
 
-def _filesystem(url: str) -> tuple[Any, str]:
+def check_options(target: object, options: object) -> dict[str, Any] | None:
+    """``storage_options=``: a dict for a URL (endpoint, credentials...), else ``None``."""
+    if options is None:
+        return None
+    if not isinstance(options, dict):
+        raise InvalidArgumentError(f"storage_options must be a dict, not {options!r}")
+    if not is_url(target):
+        raise InvalidArgumentError(
+            f"storage_options only apply to a URL (s3://, gcs://...), not to {target!r}"
+        )
+    return options
+
+
+def _filesystem(url: str, options: dict[str, Any] | None) -> tuple[Any, str]:
     try:
         fsspec = importlib.import_module("fsspec")
     except ImportError:
@@ -32,7 +45,7 @@ def _filesystem(url: str) -> tuple[Any, str]:
             "e.g. s3fs for s3://)"
         ) from None
     try:
-        filesystem, path = fsspec.core.url_to_fs(url)
+        filesystem, path = fsspec.core.url_to_fs(url, **(options or {}))
     except ImportError as error:
         raise DependencyMissingError(f"{url!r}: {error}") from error
     except ValueError as error:  # "Protocol not known"
@@ -41,9 +54,9 @@ def _filesystem(url: str) -> tuple[Any, str]:
 
 
 @contextlib.contextmanager
-def writing(url: str) -> Iterator[IO[bytes]]:
+def writing(url: str, options: dict[str, Any] | None = None) -> Iterator[IO[bytes]]:
     """A binary file at ``url``, committed only if the block succeeds."""
-    filesystem, path = _filesystem(url)
+    filesystem, path = _filesystem(url, options)
     file = filesystem.open(path, "wb", autocommit=False)
     try:
         yield file
@@ -56,9 +69,11 @@ def writing(url: str) -> Iterator[IO[bytes]]:
 
 
 @contextlib.contextmanager
-def reading(url: str) -> Iterator[tuple[IO[bytes], int | None]]:
+def reading(
+    url: str, options: dict[str, Any] | None = None
+) -> Iterator[tuple[IO[bytes], int | None]]:
     """A binary file reading ``url``, and its size when the file system knows it."""
-    filesystem, path = _filesystem(url)
+    filesystem, path = _filesystem(url, options)
     with filesystem.open(path, "rb") as file:
         size = getattr(file, "size", None)
         yield file, size if isinstance(size, int) else None

@@ -41,6 +41,7 @@ class Reading:
     listing: bool = False  # only list the globals (untrusted_types)
     mmap_mode: str | None = None  # map array records of an uncompressed file (load(mmap_mode=))
     inspect: bool = False  # describe the file instead of loading it (brinery info)
+    storage_options: dict[str, Any] | None = None  # for a URL, fsspec's (endpoint, credentials)
 
 
 
