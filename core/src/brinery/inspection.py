@@ -16,7 +16,7 @@ from typing import Any
 from . import rebuild
 from .format.layout import ARRAY_RECORD
 from .format.reader import StreamReader
-from .safe import DEFAULT_TRUSTED, SafeUnpickler, _Untrusted
+from .safe import DEFAULT_TRUSTED, Placeholder, SafeUnpickler
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,14 +53,14 @@ class Inspector(SafeUnpickler):
     def _call(self, func: Any, args: Any) -> Any:
         rebuilds = func is rebuild.array or func is rebuild.array_in_band
         if rebuilds and type(args) is tuple and len(args) == 4:
-            dtype, shape, order = rebuild._checked(args[0], args[1], args[2])
+            dtype, shape, order = rebuild.checked_description(args[0], args[1], args[2])
             if func is rebuild.array:
                 self._stream.take_memory(ARRAY_RECORD)  # read and dropped
             nbytes = math.prod(shape) * dtype.itemsize
             self.arrays.append(
                 ArrayInfo(dtype.str, shape, order, nbytes, func is rebuild.array_in_band)
             )
-            return _Untrusted("array")
+            return Placeholder("array")
         return super()._call(func, args)
 
     def inspection(self) -> Inspection:

@@ -30,7 +30,7 @@ def array(dtype: np.dtype | str, shape: tuple[int, ...], order: str, writeable: 
             "brinery.rebuild.array called outside brinery.load: this pickle stream must be "
             "loaded with brinery.load"
         ) from None
-    dtype, shape, order = _checked(dtype, shape, order)
+    dtype, shape, order = checked_description(dtype, shape, order)
     memory = stream.take_memory(ARRAY_RECORD)
     if isinstance(memory, MappedRecord):
         return _mapped(memory, dtype, shape, order, writeable)
@@ -61,7 +61,7 @@ def array_in_band(
             else:
                 if result.nbytes == len(data) and result.shape == shape:
                     return result
-    dtype, shape, order = _checked(dtype, shape, order)
+    dtype, shape, order = checked_description(dtype, shape, order)
     return _view(np.frombuffer(data, dtype=np.uint8), dtype, shape, order)
 
 
@@ -86,7 +86,7 @@ def masked_array(
     )
 
 
-def _checked(
+def checked_description(
     dtype: np.dtype | str, shape: tuple[int, ...], order: str
 ) -> tuple[np.dtype, tuple[int, ...], str]:
     """Validate what the file says about an array (cheaply: this runs once per array)."""

@@ -93,7 +93,7 @@ def _plain_name(name: str) -> bool:
     return name.isidentifier() and not name.startswith("__")
 
 
-class _Untrusted:
+class Placeholder:
     """Stands for an untrusted global, and for anything built once one was met: inert."""
 
     def __init__(self, label: str) -> None:
@@ -115,7 +115,7 @@ class _Untrusted:
         return f"<untrusted {self.label}>"
 
 
-_INERT = _Untrusted("result")
+_INERT = Placeholder("result")
 
 
 class _ExactReader:
@@ -189,7 +189,7 @@ class SafeUnpickler(_PurePythonUnpickler):  # type: ignore[misc]
         pair = (module, name)
         if self._trusted is None or pair not in self._trusted or not _plain_name(name):
             self.untrusted[label] = None
-            return _Untrusted(label)
+            return Placeholder(label)
         try:
             found = getattr(importlib.import_module(module), name)
         except (ImportError, AttributeError) as error:
@@ -203,7 +203,7 @@ class SafeUnpickler(_PurePythonUnpickler):  # type: ignore[misc]
     def get_extension(self, code: int) -> None:
         label = f"copyreg extension code {code}"
         self.untrusted[label] = None
-        self.append(_Untrusted(label))
+        self.append(Placeholder(label))
 
     # -- calls -----------------------------------------------------------------------------
 
@@ -212,7 +212,7 @@ class SafeUnpickler(_PurePythonUnpickler):  # type: ignore[misc]
             return func(*args)
         if type(args) is not tuple:
             raise CorruptFileError("the pickle calls something with arguments that are not a tuple")
-        if isinstance(func, _Untrusted) or any(isinstance(arg, _Untrusted) for arg in args):
+        if isinstance(func, Placeholder) or any(isinstance(arg, Placeholder) for arg in args):
             return _INERT
         try:
             check = _ARGUMENT_CHECKS.get(func)
@@ -257,7 +257,7 @@ class SafeUnpickler(_PurePythonUnpickler):  # type: ignore[misc]
     def _new(self, cls: Any, args: Any, kwargs: Any) -> Any:
         if not self._checked:
             return cls.__new__(cls, *args, **kwargs)
-        if isinstance(cls, _Untrusted):
+        if isinstance(cls, Placeholder):
             return _INERT
         builtin = any(cls is known for known in self.builtin_types)
         if not builtin and not any(cls is trusted for trusted in self._types):
@@ -277,7 +277,7 @@ class SafeUnpickler(_PurePythonUnpickler):  # type: ignore[misc]
         if not self._checked:
             _set_state(inst, state)
             return
-        if isinstance(inst, _Untrusted):
+        if isinstance(inst, Placeholder):
             return
         if isinstance(inst, np.dtype):
             if not _dtype_state_ok(state):
