@@ -74,8 +74,7 @@ def dump(
     report = reporter(progress, None, "brinery dump")
     protocol = _checked_protocol(protocol)
     threads = _checked_threads(threads)
-    if checksums is not None and not isinstance(checksums, bool):
-        raise InvalidArgumentError(f"checksums must be True, False or None, not {checksums!r}")
+    _check_checksums(checksums)
     if remote.is_url(target):
         assert isinstance(target, str)
         compression = resolve_compression(compress, target)
@@ -218,11 +217,16 @@ def _read_whole_file(
     """Load a file brinery opened: nothing may follow the stream."""
     input_ = Source(file, owned=True, on_advance=on_read)
     value = _read(input_, reading, name if mappable else None)
+    _check_nothing_follows(input_, name)
+    return value
+
+
+def _check_nothing_follows(input_: Source, name: str) -> None:
+    """A file brinery opened ends with its stream: anything after it is damage."""
     if not input_.at_end():
         raise CorruptFileError(
             f"{name!r} has data after the end of the brinery stream (at byte {input_.position})"
         )
-    return value
 
 
 # -- writing ---------------------------------------------------------------------------------
@@ -314,8 +318,7 @@ def convert(
     ``on_progress(done, total)`` is told how many bytes of ``source`` were read.
     """
     threads = _checked_threads(threads)
-    if checksums is not None and not isinstance(checksums, bool):
-        raise InvalidArgumentError(f"checksums must be True, False or None, not {checksums!r}")
+    _check_checksums(checksums)
     compression = resolve_compression(compress, os.fspath(target))
     total = os.path.getsize(source)
     with open(source, "rb", buffering=FILE_BUFFER_BYTES) as file:
@@ -332,11 +335,7 @@ def convert(
 
         with replacing(target) as output:
             write_stream(output, compression, threads, checksums, copy_into)
-            if not input_.at_end():
-                raise CorruptFileError(
-                    f"{os.fspath(source)!r} has data after the end of the brinery stream "
-                    f"(at byte {input_.position})"
-                )
+            _check_nothing_follows(input_, os.fspath(source))
 
 
 @contextlib.contextmanager
@@ -493,6 +492,11 @@ def _checked_protocol(protocol: int | None) -> int:
             f"{pickle.HIGHEST_PROTOCOL}, or None for {DEFAULT_PROTOCOL}"
         )
     return protocol
+
+
+def _check_checksums(checksums: object) -> None:
+    if checksums is not None and not isinstance(checksums, bool):
+        raise InvalidArgumentError(f"checksums must be True, False or None, not {checksums!r}")
 
 
 def _checked_threads(threads: int | None) -> int:
