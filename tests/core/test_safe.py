@@ -117,9 +117,7 @@ def test_untrusted_types_lists_every_global_in_order(dumps: Any) -> None:
         f"{__name__}.Point",
         "fractions.Fraction",
     ]
-    assert "numpy._core.multiarray._reconstruct" in found or (
-        "numpy.core.multiarray._reconstruct" in found
-    )
+    assert found[4:] == []  # the object array's elements are plain data: read by brinery
 
 
 def test_safe_load_names_every_untrusted_type_and_calls_nothing(dumps: Any) -> None:
@@ -207,8 +205,8 @@ EXPLOITS = {
     ),
     "nested _pickle.loads": lambda marker: _global_call(b"_pickle", b"loads", argument=b"x"),
     "brinery.load": lambda marker: _global_call(b"brinery", b"load", argument=str(marker).encode()),
-    "object arrays through numpy": lambda marker: pickle.dumps(
-        np.array([1, "x"], dtype=object), protocol=2
+    "object arrays of untrusted elements": lambda marker: pickle.dumps(
+        np.array([1, datetime.date(2024, 1, 2)], dtype=object), protocol=2
     ),
 }
 
@@ -266,7 +264,7 @@ def test_build_on_a_trusted_function_is_refused() -> None:
     from brinery import rebuild
 
     code = rebuild.array.__code__
-    with pytest.raises(brinery.CorruptFileError, match="sets the state of a function"):
+    with pytest.raises(brinery.CorruptFileError, match="sets the state of brinery.rebuild.array"):
         brinery.load(_stream(payload), trusted=[])
     assert rebuild.array.__code__ is code
 
@@ -274,7 +272,7 @@ def test_build_on_a_trusted_function_is_refused() -> None:
 def test_new_objects_of_default_types_are_refused() -> None:
     """NEWOBJ only creates the caller's trusted types (numpy's go through brinery.rebuild)."""
     payload = b"\x80\x04\x8c\x08numpy.ma\x8c\x0bMaskedArray\x93)\x81."
-    with pytest.raises(brinery.CorruptFileError, match="which is not a trusted type"):
+    with pytest.raises(brinery.CorruptFileError, match="creates numpy.ma.MaskedArray directly"):
         brinery.load(_stream(payload), trusted=[])
 
 
@@ -283,7 +281,7 @@ def test_calls_with_arguments_brinery_never_writes_are_refused() -> None:
         b"\x80\x04\x8c\x16numpy._core.multiarray\x8c\x06scalar\x93"
         b"\x8c\x05numpy\x8c\x05dtype\x93\x8c\x02O8\x85R\x8c\x01x\x86R."
     )
-    with pytest.raises(brinery.CorruptFileError, match="with arguments it never takes"):
+    with pytest.raises(brinery.CorruptFileError, match="numpy scalar from something else than bytes"):
         brinery.load(_stream(payload), trusted=[])
 
 

@@ -32,7 +32,7 @@ from .known_plugins import KNOWN_PLUGINS
 from .pickler import BrineryPickler
 from .plugins import registry
 from .progress import CountingWriter, Reporter, reporter
-from .safe import DEFAULT_TRUSTED, parse_trusted
+from .safe_globals import parse_trusted
 from .streams.frame_reader import FrameReader
 from .streams.prefixed import Prefixed
 from .streams.source import Source
@@ -139,7 +139,7 @@ def load(
     reading = Reading(
         threads=_checked_threads(threads),
         max_bytes=max_bytes,
-        trusted=None if trusted is None or trusted is True else DEFAULT_TRUSTED | parse_trusted(
+        trusted=None if trusted is None or trusted is True else parse_trusted(
             () if trusted is False else trusted
         ),
         mmap_mode=mmap_mode,
@@ -155,20 +155,20 @@ def load(
 def inspect_file(source: str | os.PathLike[str] | IO[bytes]) -> Inspection:
     """What a file holds (format, compressor, arrays, the globals it would import), read to its
     end and checked, without building the object (``brinery info``)."""
-    reading = Reading(threads=1, max_bytes=None, trusted=DEFAULT_TRUSTED, inspect=True)
+    reading = Reading(threads=1, max_bytes=None, trusted=frozenset(), inspect=True)
     found: Inspection = _load(source, reading)
     return found
 
 
 def untrusted_types(source: str | os.PathLike[str] | IO[bytes]) -> list[str]:
     """The globals (``"module.name"``) the file would import that a safe load does not trust by
-    default, in the order the file names them, found without importing any of them or calling
-    anything but brinery's and numpy's own rebuilding functions.
+    default, in the order the file names them (and numpy classes it would call), found by
+    reading the pickle as data: nothing is imported, called or built (:mod:`brinery.scan`).
 
     Pass those you trust to ``load(source, trusted=[...])``.  A file object is read to the end
     of its brinery stream, as ``load`` would.
     """
-    reading = Reading(threads=1, max_bytes=None, trusted=DEFAULT_TRUSTED, listing=True)
+    reading = Reading(threads=1, max_bytes=None, trusted=frozenset(), listing=True)
     listed: list[str] = _load(source, reading)
     return listed
 

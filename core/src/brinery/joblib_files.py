@@ -20,25 +20,32 @@ refused with a clear message.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
 
-from .errors import CorruptFileError, SizeLimitError, TruncatedFileError, UnsupportedVersionError
-from .inspection import ArrayInfo
-from .safe import SafeUnpickler
-
-#: Module paths joblib's wrapper has had (scikit-learn once vendored joblib).
-_WRAPPER_MODULES = ("joblib.numpy_pickle", "sklearn.externals.joblib.numpy_pickle")
-#: The wrappers of joblib < 0.10, whose arrays live in other files.
-_OLD_WRAPPERS = ("NDArrayWrapper", "ZNDArrayWrapper")
+from .dtype_description import element_count
+from .errors import CorruptFileError, TruncatedFileError, UnsupportedVersionError
+from .safe import ByteAccount, Placeholder, SafeUnpickler
+from .safe_globals import (
+    JOBLIB_OLD_WRAPPERS,
+    JOBLIB_WRAPPER,
+    JOBLIB_WRAPPER_MODULES,
+    describe,
+)
+from .safe_numpy import OBJECT_DTYPE, Pending, array_class_ok
 
 PRE_0_10_MESSAGE = (
     "was written by joblib before 0.10, which kept arrays in separate files (or in 'ZF' "
     "z-files): brinery cannot read it; load it with joblib < 0.10 and dump it again"
 )
+#: The attributes joblib's wrapper has had (0.10 to 1.6).
+_WRAPPER_KEYS = frozenset(
+    {"subclass", "shape", "order", "dtype", "allow_mmap", "numpy_array_alignment_bytes"}
+)
+#: Array bytes are read (and skipped) this much at a time.
+_PIECE = 1 << 20
 
 
 def starts_a_pickle(head: bytes) -> bool:
@@ -51,122 +58,122 @@ def starts_a_zfile(head: bytes) -> bool:
     return head[:4] == b"ZF0x"
 
 
-class JoblibArray:
-    """Stands in for ``NumpyArrayWrapper``: the state joblib pickled, nothing else."""
+class JoblibArray(Pending):
+    """Stands in for ``NumpyArrayWrapper``: created empty, given its state once, by brinery."""
 
-    subclass: Any
-    shape: Any
-    order: Any
-    dtype: Any
-
-    def __setstate__(self, state: Any) -> None:
-        if type(state) is not dict:
-            raise CorruptFileError(f"a joblib array wrapper has an invalid state: {state!r}")
-        self.__dict__.update(state)
+    __slots__ = ()
 
 
 class JoblibUnpickler(SafeUnpickler):
-    """The checked unpickler, reading joblib's arrays from the stream after their wrapper."""
+    """The checked unpickler, reading joblib's arrays from the stream after their wrapper.
+
+    ``account`` holds what the file can still hold and what ``max_bytes`` still allows: the
+    pickle's own bytes and the arrays' are counted against it alike.
+    """
 
     dispatch: ClassVar[dict[int, Callable[[Any], None]]] = dict(SafeUnpickler.dispatch)
-
-    builtin_types = (JoblibArray,)
 
     def __init__(
         self,
         stream: Any,
         trusted: frozenset[tuple[str, str]] | None,
         *,
-        room: int | None = None,
-        max_bytes: int | None = None,
+        account: ByteAccount | None = None,
     ) -> None:
-        if trusted is not None:  # the wrapper's subclass is named, never called
-            trusted = trusted | {("numpy", "ndarray"), ("numpy", "memmap")}
-        super().__init__(stream, trusted)
+        self._account = account or ByteAccount()
+        super().__init__(stream, trusted, account=self._account)
         self._raw = stream
-        self.arrays: list[ArrayInfo] = []  # what was read, for brinery info
-        self._room = room  # bytes the file can still hold (uncompressed files)
-        self._max_bytes = max_bytes  # what the caller allows the arrays to take
 
     def find_class(self, module: str, name: str) -> Any:
-        if module in _WRAPPER_MODULES:
-            if name == "NumpyArrayWrapper":
+        if module in JOBLIB_WRAPPER_MODULES:
+            if name == JOBLIB_WRAPPER:
                 return JoblibArray
-            if name in _OLD_WRAPPERS:
+            if name in JOBLIB_OLD_WRAPPERS:
                 raise UnsupportedVersionError(f"the file {PRE_0_10_MESSAGE}")
         return super().find_class(module, name)
 
-    def load_build(self) -> None:
-        super().load_build()
-        wrapper = self.stack[-1]
-        if type(wrapper) is JoblibArray:
-            self.stack[-1] = self._read_array(wrapper)
+    def _new_known(self, cls: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if cls is JoblibArray:
+            if args or kwargs:
+                raise CorruptFileError("the file creates a joblib array wrapper with arguments")
+            return JoblibArray()
+        return super()._new_known(cls, args, kwargs)
 
-    dispatch[0x62] = load_build  # BUILD
+    def _call(self, func: Any, args: Any) -> Any:
+        if func is JoblibArray:
+            raise CorruptFileError("the file calls joblib's array wrapper")
+        return super()._call(func, args)
 
-    def _read_array(self, wrapper: JoblibArray) -> Any:
-        dtype, shape, order = _checked(wrapper)  # even after an untrusted global: the bytes
-        # must be read for the pickle that follows them
-        if dtype.hasobject:
-            nested = JoblibUnpickler(self._raw, self._trusted, max_bytes=self._max_bytes)
+    def _build_pending(self, pending: Pending, state: Any) -> Any:
+        if not isinstance(pending, JoblibArray):
+            return super()._build_pending(pending, state)
+        if pending.done:
+            raise CorruptFileError("the file gives a joblib array wrapper its state twice")
+        return self._read_array(state)
+
+    def _read_array(self, state: Any) -> Any:
+        """The array whose bytes follow its wrapper (read even after an untrusted global: the
+        pickle goes on after them)."""
+        subclass, dtype, shape, order, aligned = self._checked_wrapper(state)
+        if dtype is OBJECT_DTYPE or (not self._checked and dtype.hasobject):
+            nested = JoblibUnpickler(self._raw, self._trusted, account=self._account)
             nested.untrusted = self.untrusted  # one list for the whole file
             return nested.load()
-        if "numpy_array_alignment_bytes" in wrapper.__dict__:  # joblib >= 1.2
+        if aligned:  # joblib >= 1.2: one byte giving the padding, then the padding
             padding = self._read_exactly(1)[0]
             self._read_exactly(padding)
-        count = math.prod(shape)
-        self._claim(count * dtype.itemsize)
-        self.arrays.append(ArrayInfo(dtype.str, shape, order, count * dtype.itemsize, False))
+        count = element_count(shape, dtype.itemsize)
+        self._account.claim(count * dtype.itemsize, "array")
         array = np.empty(count, dtype=dtype)
-        if count:
+        if count and dtype.itemsize:
             self._fill(array)
         array = array.reshape(shape[::-1]).T if order == "F" else array.reshape(shape)
-        subclass = wrapper.subclass
-        if subclass is not np.ndarray and isinstance(subclass, type):
-            if issubclass(subclass, np.memmap) or not issubclass(subclass, np.ndarray):
-                return array
-            return array.view(subclass)
-        return array
+        if isinstance(subclass, Placeholder):
+            return subclass
+        if subclass is np.ndarray or issubclass(subclass, np.memmap):
+            return array  # a memory map loads as an array: a file never opens another file
+        return array.view(subclass)
 
-    def _claim(self, size: int) -> None:
-        """Refuse an array the file cannot hold, or the caller does not allow, before
-        allocating it."""
-        if self._room is not None:
-            if size > self._room:
-                raise TruncatedFileError(
-                    f"the joblib file declares a {size}-byte array where at most {self._room} "
-                    "bytes are left: the file is truncated or damaged"
+    def _checked_wrapper(self, state: Any) -> tuple[Any, Any, tuple[int, ...], str, bool]:
+        if type(state) is not dict or not all(key in _WRAPPER_KEYS for key in state):
+            raise CorruptFileError(
+                f"a joblib array wrapper has an invalid state ({describe(state)})"
+            )
+        subclass, dtype = state.get("subclass"), state.get("dtype")
+        shape, order = state.get("shape"), state.get("order")
+        if order not in ("C", "F") or type(order) is not str or type(shape) is not tuple:
+            raise CorruptFileError("a joblib array wrapper has an invalid shape or order")
+        if self._checked:
+            if dtype is not OBJECT_DTYPE:
+                dtype = self._dtypes.resolve(dtype)
+            known = subclass is np.memmap or array_class_ok(subclass, self._types)
+            if not known and not isinstance(subclass, Placeholder):
+                raise CorruptFileError(
+                    f"a joblib array of class {describe(subclass)}, which is not trusted"
                 )
-            self._room -= size
-        if self._max_bytes is not None:
-            if size > self._max_bytes:
-                raise SizeLimitError(
-                    f"the joblib file's arrays need more than max_bytes={self._max_bytes} more "
-                    f"bytes (the next one {size} bytes)"
-                )
-            self._max_bytes -= size
+        elif not isinstance(dtype, np.dtype) or not (
+            isinstance(subclass, type) and issubclass(subclass, np.ndarray)
+        ):
+            raise CorruptFileError("a joblib array wrapper has an invalid dtype or class")
+        aligned = "numpy_array_alignment_bytes" in state
+        return subclass, dtype, shape, order, aligned
 
     def _read_exactly(self, size: int) -> bytes:
+        self._account.claim(size, "array padding")
         data: bytes = self._raw.read(size)
         if len(data) != size:
             raise TruncatedFileError("the joblib file ends in the middle of an array")
         return data
 
     def _fill(self, target: np.ndarray) -> None:
-        view = memoryview(target.view(np.uint8).data)  # bytes: datetimes cannot be exported
-        filled = 0
-        while filled < len(view):
-            got = self._raw.readinto(view[filled:])
-            if not got:
-                raise TruncatedFileError("the joblib file ends in the middle of an array")
-            filled += got
-
-
-def _checked(wrapper: JoblibArray) -> tuple[np.dtype, tuple[int, ...], str]:
-    state = wrapper.__dict__
-    dtype, shape, order = state.get("dtype"), state.get("shape"), state.get("order")
-    if not isinstance(dtype, np.dtype) or order not in ("C", "F"):
-        raise CorruptFileError(f"a joblib array wrapper is invalid: {dtype!r}, {order!r}")
-    if type(shape) is not tuple or not all(type(n) is int and n >= 0 for n in shape):
-        raise CorruptFileError(f"a joblib array wrapper has an invalid shape {shape!r}")
-    return dtype, shape, order
+        flat: Any = target.view(np.uint8).reshape(-1)  # bytes: datetimes cannot be exported
+        view = memoryview(flat)
+        try:
+            filled = 0
+            while filled < len(view):
+                got = self._raw.readinto(view[filled : filled + _PIECE])
+                if not got:
+                    raise TruncatedFileError("the joblib file ends in the middle of an array")
+                filled += got
+        finally:
+            view.release()

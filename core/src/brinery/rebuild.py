@@ -13,9 +13,11 @@ from typing import Any, Literal
 
 import numpy as np
 
+from .dtype_description import build, describe_string, element_count
 from .errors import BrineryError, CorruptFileError
 from .format.layout import ARRAY_RECORD
 from .format.reader import MappedRecord
+from .safe_globals import describe
 
 #: The stream being loaded, for the rebuild functions that take an array record from it.
 CURRENT_STREAM: contextvars.ContextVar[Any] = contextvars.ContextVar("brinery_current_stream")
@@ -34,7 +36,7 @@ def array(dtype: np.dtype | str, shape: tuple[int, ...], order: str, writeable: 
     memory = stream.take_memory(ARRAY_RECORD)
     if isinstance(memory, MappedRecord):
         return _mapped(memory, dtype, shape, order, writeable)
-    result = _view(memory, dtype, shape, order)
+    result = view_of(memory, dtype, shape, order)
     if not writeable:
         result.flags.writeable = False
     return result
@@ -52,7 +54,7 @@ def array_in_band(
     """
     if type(dtype) is str and type(shape) is tuple and (order == "C" or order == "F"):
         resolved = _DTYPES_BY_STRING.get(dtype)
-        if resolved is not None and (type(data) is bytearray or type(data) is bytes):
+        if resolved is not None and resolved.itemsize and type(data) in (bytearray, bytes):
             try:
                 layout: Literal["C", "F"] = order  # type: ignore[assignment]
                 result: np.ndarray = np.ndarray(shape, resolved, data, 0, None, layout)
@@ -62,13 +64,13 @@ def array_in_band(
                 if result.nbytes == len(data) and result.shape == shape:
                     return result
     dtype, shape, order = checked_description(dtype, shape, order)
-    return _view(np.frombuffer(data, dtype=np.uint8), dtype, shape, order)
+    return view_of(np.frombuffer(data, dtype=np.uint8), dtype, shape, order)
 
 
 def subclass_view(cls: type, base: np.ndarray, state: dict[str, Any] | None) -> np.ndarray:
     """Rebuild an ndarray subclass instance as a view of its data, with its attributes."""
     if not (isinstance(cls, type) and issubclass(cls, np.ndarray)):
-        raise CorruptFileError(f"{cls!r} is not an ndarray subclass")
+        raise CorruptFileError(f"{describe(cls)} is not an ndarray subclass")
     result = base.view(cls)
     if state:
         result.__dict__.update(state)
@@ -80,7 +82,7 @@ def masked_array(
 ) -> np.ma.MaskedArray:
     """Rebuild a masked array (or a subclass) from its data and mask, without copying them."""
     if not (isinstance(cls, type) and issubclass(cls, np.ma.MaskedArray)):
-        raise CorruptFileError(f"{cls!r} is not a MaskedArray subclass")
+        raise CorruptFileError(f"{describe(cls)} is not a MaskedArray subclass")
     return np.ma.MaskedArray.__new__(
         cls, data, mask=mask, fill_value=fill_value, hard_mask=hard_mask, copy=False
     )
@@ -89,32 +91,36 @@ def masked_array(
 def checked_description(
     dtype: np.dtype | str, shape: tuple[int, ...], order: str
 ) -> tuple[np.dtype, tuple[int, ...], str]:
-    """Validate what the file says about an array (cheaply: this runs once per array)."""
+    """Validate what the file says about an array (cheaply: this runs once per array).
+
+    A dtype string is read as data first (:func:`~brinery.dtype_description.describe_string`);
+    a dtype object is one the unpickler made.  Object dtypes never pass: brinery writes object
+    arrays through numpy's own pickling, so in these calls they could only turn the file's
+    bytes into object pointers.
+    """
     if type(dtype) is str:
         resolved = _DTYPES_BY_STRING.get(dtype)
         if resolved is None:
-            resolved = _DTYPES_BY_STRING[dtype] = _dtype(dtype)
+            resolved = build(describe_string(dtype))
+            if len(_DTYPES_BY_STRING) < _DTYPE_CACHE_SIZE:
+                _DTYPES_BY_STRING[dtype] = resolved
         dtype = resolved
     elif not isinstance(dtype, np.dtype):
-        dtype = _dtype(dtype)
-    if type(shape) is not tuple or order not in ("C", "F"):
-        raise CorruptFileError(f"the file describes an invalid array: {shape!r}, {order!r}")
-    for n in shape:
-        if type(n) is not int or n < 0:
-            raise CorruptFileError(f"the file describes an invalid array shape {shape!r}")
+        raise CorruptFileError(f"the file gives {describe(dtype)} where a dtype belongs")
+    elif dtype.hasobject or not type(dtype).__module__.startswith("numpy"):
+        raise CorruptFileError(
+            "the file describes an array of objects where brinery writes raw memory"
+        )
+    if order not in ("C", "F"):
+        raise CorruptFileError("the file describes an array whose order is neither 'C' nor 'F'")
+    element_count(shape, dtype.itemsize)
     return dtype, shape, order
 
 
-#: dtypes by their string form, so each is parsed once per process.
+#: dtypes by their string form, so each is parsed once per process (a few hundred at most: the
+#: strings come from files).
 _DTYPES_BY_STRING: dict[str, np.dtype] = {}
-
-
-def _dtype(description: Any) -> np.dtype:
-    try:
-        resolved: np.dtype = np.dtype(description)
-    except (TypeError, ValueError) as error:
-        raise CorruptFileError(f"the file describes an invalid dtype {description!r}") from error
-    return resolved
+_DTYPE_CACHE_SIZE = 512
 
 
 def _mapped(
@@ -124,8 +130,8 @@ def _mapped(
     expected = math.prod(shape) * dtype.itemsize
     if record.size != expected:
         raise CorruptFileError(
-            f"an array of shape {shape} and dtype {dtype} needs {expected} bytes, but its record "
-            f"has {record.size}"
+            f"an array of {len(shape)} dimensions and {dtype.itemsize}-byte items needs "
+            f"{expected} bytes, but its record has {record.size}"
         )
     if not expected:  # nothing to map (mmap refuses empty mappings)
         return np.empty(shape, dtype=dtype, order="F" if order == "F" else "C")
@@ -139,12 +145,13 @@ def _mapped(
     return result
 
 
-def _view(memory: np.ndarray, dtype: np.dtype, shape: tuple[int, ...], order: str) -> np.ndarray:
+def view_of(memory: np.ndarray, dtype: np.dtype, shape: tuple[int, ...], order: str) -> np.ndarray:
+    """``memory`` (bytes) as an array of ``dtype``, ``shape`` and ``order``, sizes agreeing."""
     expected = math.prod(shape) * dtype.itemsize
     if memory.nbytes != expected:
         raise CorruptFileError(
-            f"an array of shape {shape} and dtype {dtype} needs {expected} bytes, but its data "
-            f"has {memory.nbytes}"
+            f"an array of {len(shape)} dimensions and {dtype.itemsize}-byte items needs "
+            f"{expected} bytes, but its data has {memory.nbytes}"
         )
     layout: Literal["C", "F"] = "F" if order == "F" else "C"
     result: np.ndarray = np.ndarray(shape, dtype=dtype, buffer=memory, order=layout)

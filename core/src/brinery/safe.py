@@ -2,21 +2,32 @@
 
 A pickle can call any function it names, so ``load`` trusts its file, as ``pickle.load`` does.
 With ``load(source, trusted=[...])`` the pickle runs on :class:`SafeUnpickler` instead, a
-subclass of the pure-Python unpickler in which every opcode that calls something is checked:
+subclass of the pure-Python unpickler in which every opcode that calls, creates, mutates or
+allocates is checked:
 
 * a global (``GLOBAL``, ``STACK_GLOBAL``, ``INST``) is resolved only if its exact
-  ``(module, name)`` pair is trusted: brinery's own rebuild functions, numpy's dtypes, scalars
-  and array classes, the builtins pickle needs for plain data at old protocols, and what the
-  caller names.  Dotted names (``os.path.join`` spelled as name ``path.join`` of module ``os``)
-  and dunder names are never resolved; copyreg extension codes are refused;
-* calls (``REDUCE``, ``NEWOBJ``, ``OBJ``) only reach trusted globals, and brinery's and numpy's
-  get their arguments checked first (numpy's ``ndarray.__setstate__`` never runs: arrays come
-  from validated ``(dtype, shape, order, bytes)`` records);
-* ``BUILD`` sets state only on instances of trusted types (a dtype's state is checked first).
+  ``(module, name)`` pair is trusted (:mod:`brinery.safe_globals`: brinery's rebuild functions,
+  numpy's dtype, scalar and array reconstruction, numpy's array classes as *names*, the
+  builtins plain data needs at old protocols, and what the caller names).  Dotted and dunder
+  names are never resolved; copyreg extension codes are refused;
+* the globals brinery knows are carried out by brinery's own code from arguments checked as
+  data (:mod:`brinery.safe_numpy`): dtypes are rebuilt from validated descriptions, never from
+  numpy's ``__setstate__``; arrays are made over memory whose size matches; numpy's array
+  classes are never called;
+* the caller's trusted globals are called as they are, and ``BUILD`` sets state only on their
+  instances, through the class's ``__setstate__`` (never one an instance dict supplies) or plain
+  attribute names;
+* ``SETITEM``/``APPEND``/``ADDITEMS`` reach only containers pickle builds (and the caller's
+  trusted types), never an array or a bytearray;
+* bounds: lengths are read before anything is allocated for them (in pieces, checked against
+  what the source holds and ``max_bytes``), nesting (``MARK``s, tuples in tuples) is limited
+  far below the C stack, keys with equal hashes in one dict or set are limited, and messages
+  describe file-made objects by type and size, never by ``repr``.
 
 An untrusted global does not stop the load at once: it becomes an inert placeholder, nothing of
 the caller's is called any more, and at the end :class:`UntrustedTypesError` lists every untrusted
-global the file names.  :func:`untrusted_types` runs the same machine trusting only the defaults.
+global the file names.  :func:`brinery.untrusted_types` does not run this machine: it reads the
+opcodes as data (:mod:`brinery.scan`).
 """
 
 from __future__ import annotations
@@ -25,72 +36,44 @@ import _compat_pickle
 import importlib
 import pickle
 import struct
-from collections.abc import Callable, Iterable
+import warnings
+from collections import Counter
+from collections.abc import Callable
 from typing import Any, ClassVar
 
-import numpy as np
-
-from .errors import (
-    CorruptFileError,
-    InvalidArgumentError,
-    TruncatedFileError,
+from . import rebuild, safe_numpy
+from .errors import CorruptFileError, SizeLimitError, TruncatedFileError
+from .safe_globals import (
+    ARRAY_CLASS,
+    BUILTIN,
+    DEFAULT_TRUSTED,
+    DTYPE,
+    MASKED_ARRAY,
+    REBUILD_ARRAY,
+    REBUILD_IN_BAND,
+    RECONSTRUCT,
+    RECORD,
+    ROLES,
+    SCALAR,
+    SUBCLASS_VIEW,
+    Global,
+    describe,
+    parse_trusted,
+    plain_name,
 )
+from .safe_numpy import ArrayToken, Dtypes, DtypeToken, Pending
 
-Global = tuple[str, str]
+__all__ = ["DEFAULT_TRUSTED", "Placeholder", "SafeUnpickler", "parse_trusted"]
 
-#: What a safe load trusts without being told: brinery's rebuild functions, numpy's dtypes,
-#: scalars and array classes, and the builtins that plain data needs at pickle protocols 0-4.
-DEFAULT_TRUSTED: frozenset[Global] = frozenset(
-    {
-        ("brinery.rebuild", "array"),
-        ("brinery.rebuild", "array_in_band"),
-        ("brinery.rebuild", "subclass_view"),
-        ("brinery.rebuild", "masked_array"),
-        ("numpy", "dtype"),
-        ("numpy", "record"),
-        ("numpy._core.multiarray", "scalar"),
-        ("numpy.core.multiarray", "scalar"),
-        ("numpy.ma", "MaskedArray"),
-        ("numpy.ma.core", "MaskedArray"),
-        ("numpy", "matrix"),
-        ("numpy.matrixlib.defmatrix", "matrix"),
-        ("numpy.rec", "recarray"),
-        ("numpy._core.records", "recarray"),
-        ("numpy.core.records", "recarray"),
-        ("builtins", "complex"),
-        ("builtins", "set"),
-        ("builtins", "frozenset"),
-        ("builtins", "bytearray"),
-        ("_codecs", "encode"),
-    }
-)
-
-
-def parse_trusted(trusted: Iterable[Any]) -> frozenset[Global]:
-    """The caller's ``trusted=``: ``"module.name"`` strings, or the classes and functions."""
-    if isinstance(trusted, (str, bytes)):
-        raise InvalidArgumentError(
-            f"trusted must be a list of names or types, not the single {type(trusted).__name__} "
-            f"{trusted!r} (write trusted=[{trusted!r}])"
-        )
-    pairs = set()
-    for item in trusted:
-        if isinstance(item, str):
-            module, _, name = item.rpartition(".")
-        else:
-            module = getattr(item, "__module__", None) or ""
-            name = getattr(item, "__qualname__", None) or ""
-        if not module or not _plain_name(name):
-            raise InvalidArgumentError(
-                f"trusted entry {item!r} is not a 'module.name' of a top-level class or "
-                "function (dotted and dunder names are never trusted)"
-            )
-        pairs.add((module, name))
-    return frozenset(pairs)
-
-
-def _plain_name(name: str) -> bool:
-    return name.isidentifier() and not name.startswith("__")
+#: Nesting allowed: open ``MARK``s, and tuples or frozensets inside each other (hashing those
+#: recurses in C).  The pickler itself cannot write deeper (Python's recursion limit).
+MAX_NESTING = 1000
+#: Keys of one dict (or items of one set) with the same hash: each insertion compares with all
+#: the others, so many of them cost quadratic time (20,000 colliding ints: 10-30 s).
+MAX_EQUAL_HASHES = 64
+#: Reads up to this size are served at once; larger ones in pieces of it, so that a declared
+#: length allocates only as much as the data that actually arrived.
+READ_PIECE = 1 << 20
 
 
 class Placeholder:
@@ -118,22 +101,64 @@ class Placeholder:
 _INERT = Placeholder("result")
 
 
-class _ExactReader:
-    """The stream as the pure-Python unpickler reads it, but a short read is truncation (that
-    unpickler would otherwise keep short data) and nothing is allocated before it is read."""
+class ByteAccount:
+    """The bytes a pickle may still take: what its source holds (``room``, when known) and what
+    the caller allows (``limit``: ``max_bytes``)."""
 
-    def __init__(self, stream: Any) -> None:
+    def __init__(self, room: int | None = None, limit: int | None = None) -> None:
+        self.room = room
+        self.limit = limit
+        self._given = limit
+
+    def claim(self, size: int, what: str) -> None:
+        if self.room is not None:
+            if size > self.room:
+                raise TruncatedFileError(
+                    f"the file declares a {size}-byte {what} where at most {self.room} bytes "
+                    "are left: it is truncated or damaged"
+                )
+            self.room -= size
+        if self.limit is not None:
+            if size > self.limit:
+                raise SizeLimitError(
+                    f"the file holds more than max_bytes={self._given} bytes (the next "
+                    f"{what} declares {size} bytes)"
+                )
+            self.limit -= size
+
+
+class ExactReader:
+    """The stream as the pure-Python unpickler reads it: a short read is truncation (that
+    unpickler would otherwise keep short data), and a declared length is read in pieces, so
+    nothing is allocated before the data that fills it has arrived."""
+
+    def __init__(self, stream: Any, account: ByteAccount | None = None) -> None:
         self._stream = stream
+        self._account = account
 
     def read(self, size: int = -1) -> bytes:
-        data: bytes = self._stream.read(size)
-        if size >= 0 and len(data) != size:
-            if not data and size == 1:
-                return data  # the end, between opcodes: the unpickler reports it
-            raise TruncatedFileError(
-                f"the pickle data ends {size - len(data)} bytes before what it declares"
-            )
-        return data
+        if size < 0:
+            raise CorruptFileError("the pickle asks to read all that follows")
+        if self._account is not None:
+            self._account.claim(size, "piece of pickle data")
+        if size <= READ_PIECE:
+            data: bytes = self._stream.read(size)
+            if len(data) == size or (not data and size == 1):
+                return data  # (no byte at all before an opcode: the unpickler reports it)
+            self._short(size, len(data))
+        pieces = []
+        left = size
+        while left:
+            piece = self._stream.read(min(left, READ_PIECE))
+            if not piece:
+                self._short(size, size - left)
+            pieces.append(piece)
+            left -= len(piece)
+        return b"".join(pieces)
+
+    @staticmethod
+    def _short(size: int, got: int) -> None:
+        raise TruncatedFileError(f"the pickle data ends {size - got} bytes before what it declares")
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
@@ -142,6 +167,8 @@ class _ExactReader:
 
     def readline(self) -> bytes:
         line: bytes = self._stream.readline()
+        if self._account is not None:
+            self._account.claim(len(line), "text line")
         return line
 
 
@@ -149,33 +176,43 @@ class _ExactReader:
 #: typeshed describes it as the C one, without the stack and dispatch it has.
 _PurePythonUnpickler: Any = pickle._Unpickler
 
+#: The containers pickle's own opcodes fill (APPEND(S), SETITEM(S), ADDITEMS).
+_FILLABLE = (list, dict, set)
+
 
 class SafeUnpickler(_PurePythonUnpickler):  # type: ignore[misc]
     """The pure-Python unpickler, with every call checked (see the module docstring).
 
-    ``trusted``: the globals that may be resolved, brinery's defaults included; ``None`` trusts
-    the file (no checks, as ``pickle`` does: joblib's files in a default load).  The untrusted
-    globals met are collected in :attr:`untrusted` and stand as inert placeholders.  brinery's
-    and numpy's own functions keep running after that (they are safe, and they keep the stream
-    in step: a joblib array's bytes follow its wrapper), but nothing of the caller's runs any
-    more, nor anything that received a placeholder.
+    ``trusted``: the caller's trusted globals (brinery's own are always known); ``None`` trusts
+    the file (its globals are imported and called as pickle would: joblib's files and plain
+    pickles in a default load), though brinery's nesting and size bounds still hold.  The
+    untrusted globals met are collected in :attr:`untrusted` and stand as inert placeholders.
+    brinery's own handling keeps running after that (it keeps the stream in step: a joblib
+    array's bytes follow its wrapper), but nothing of the caller's runs any more.
     """
 
     dispatch: ClassVar[dict[int, Callable[[Any], None]]] = dict(_PurePythonUnpickler.dispatch)
-    #: Types whose instances brinery itself creates and fills (a subclass's stand-ins).
-    builtin_types: ClassVar[tuple[type, ...]] = ()
 
     def __init__(
-        self, stream: Any, trusted: frozenset[Global] | None, buffers: Any = None
+        self,
+        stream: Any,
+        trusted: frozenset[Global] | None,
+        buffers: Any = None,
+        *,
+        account: ByteAccount | None = None,
     ) -> None:
-        super().__init__(_ExactReader(stream), buffers=buffers)
+        super().__init__(ExactReader(stream, account), buffers=buffers)
         self._trusted = trusted
         self._checked = trusted is not None
         self.untrusted: dict[str, None] = {}  # labels, in the order met
-        # What the caller's trusted globals resolved to: only these may be called unchecked,
+        # What the caller's trusted globals resolved to: only these may be called as they are,
         # and only the types among them may be created (NEWOBJ) and given state (BUILD).
         self._callers: dict[int, Any] = {}
         self._types: tuple[type, ...] = ()
+        self._labels: dict[int, str] = {}  # how the file named the globals brinery knows
+        self._dtypes = Dtypes()
+        self._nesting: dict[int, tuple[Any, int]] = {}  # tuples/frozensets nested > 1 deep
+        self._hashes: dict[int, tuple[Any, Counter[int]]] = {}  # per dict/set filled
 
     # -- globals ---------------------------------------------------------------------------
 
@@ -183,21 +220,29 @@ class SafeUnpickler(_PurePythonUnpickler):  # type: ignore[misc]
         if self.proto < 3:  # Python 2 names, which pickle writes at protocols 0-2
             module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
             module = _compat_pickle.IMPORT_MAPPING.get(module, module)
-        if not self._checked:
-            return super().find_class(module, name)
-        label = f"{module}.{name}"
         pair = (module, name)
-        if self._trusted is None or pair not in self._trusted or not _plain_name(name):
+        label = f"{module}.{name}"
+        known = _OBJECT_BY_PAIR.get(pair)
+        if known is not None:
+            if self._trusted is not None and pair in self._trusted and ROLES[pair] in (
+                ARRAY_CLASS,
+                RECORD,
+            ):
+                self._callers[id(known)] = known  # a numpy class the caller lets the file call
+            self._labels.setdefault(id(known), label)
+            return known
+        if self._trusted is None:
+            return super().find_class(module, name)  # the file is trusted
+        if pair not in self._trusted or not plain_name(name):
             self.untrusted[label] = None
             return Placeholder(label)
         try:
             found = getattr(importlib.import_module(module), name)
         except (ImportError, AttributeError) as error:
             raise CorruptFileError(f"the file names {label}, which cannot be found") from error
-        if pair not in DEFAULT_TRUSTED:
-            self._callers[id(found)] = found
-            if isinstance(found, type):
-                self._types = (*self._types, found)
+        self._callers[id(found)] = found
+        if isinstance(found, type):
+            self._types = (*self._types, found)
         return found
 
     def get_extension(self, code: int) -> None:
@@ -208,33 +253,54 @@ class SafeUnpickler(_PurePythonUnpickler):  # type: ignore[misc]
     # -- calls -----------------------------------------------------------------------------
 
     def _call(self, func: Any, args: Any) -> Any:
-        if not self._checked:
-            return func(*args)
         if type(args) is not tuple:
-            raise CorruptFileError("the pickle calls something with arguments that are not a tuple")
+            raise CorruptFileError(f"the pickle calls something with {describe(args)} as arguments")
+        if not self._checked:
+            return func(*args)  # the file is trusted
         if isinstance(func, Placeholder) or any(isinstance(arg, Placeholder) for arg in args):
             return _INERT
-        try:
-            check = _ARGUMENT_CHECKS.get(func)
-        except TypeError:  # unhashable: not a global at all
-            check = None
-        if check is None:
-            if id(func) not in self._callers:
-                raise CorruptFileError(f"the file calls {_short(func)}, which is not trusted")
-            if self.untrusted:
-                return _INERT  # the load fails anyway: run none of the caller's code
-        elif not check(args):
-            if self.untrusted:
-                return _INERT
-            raise CorruptFileError(
-                f"the file calls {_name(func)} with arguments it never takes: {_short(args)}"
-            )
+        role = _role(func)
+        trusted = self._callers.get(id(func)) is func
+        if role is not None and not trusted:
+            return self._call_known(func, role, args)
+        if not trusted:
+            raise CorruptFileError(f"the file calls {describe(func)}, which is not trusted")
+        if self.untrusted:
+            return _INERT  # the load fails anyway: run none of the caller's code
         try:
             return func(*args)
         except (TypeError, ValueError, OverflowError, KeyError, IndexError) as error:
-            if self.untrusted:
-                return _INERT
-            raise CorruptFileError(f"the file's data is invalid: {error}") from error
+            raise CorruptFileError(
+                f"the file's data is invalid for {describe(func)} ({type(error).__name__})"
+            ) from error
+
+    def _call_known(self, func: Any, role: str, args: tuple[Any, ...]) -> Any:
+        """brinery's own handling of the globals it knows, from checked arguments."""
+        if role in (ARRAY_CLASS, RECORD):
+            # numpy's classes may be named (an array's class), not called by an untrusted
+            # file: numpy.memmap would open any file for writing.
+            self.untrusted[self._labels.get(id(func), describe(func))] = None
+            return _INERT
+        if role == DTYPE:
+            return safe_numpy.dtype_token(args)
+        if role == SCALAR:
+            return safe_numpy.scalar(args, self._dtypes)
+        if role == RECONSTRUCT:
+            return safe_numpy.array_token(args, self._types)
+        if role == REBUILD_ARRAY:
+            return safe_numpy.rebuild_array(args, self._dtypes)
+        if role == REBUILD_IN_BAND:
+            return safe_numpy.rebuild_in_band(args, self._dtypes)
+        if role == SUBCLASS_VIEW:
+            return safe_numpy.subclass_view(args, self._types)
+        if role == MASKED_ARRAY:
+            return safe_numpy.masked_array(args, self._types)
+        assert role == BUILTIN
+        if len(args) == 1 and type(args[0]) is list and (func is set or func is frozenset):
+            self._check_hashes(set, args[0])
+            if func is frozenset:
+                return self._nested(frozenset(args[0]), args[0])
+        return safe_numpy.builtin(func, args)
 
     def load_reduce(self) -> None:
         args = self.stack.pop()
@@ -255,50 +321,229 @@ class SafeUnpickler(_PurePythonUnpickler):  # type: ignore[misc]
         self.append(self._new(cls, args, kwargs))
 
     def _new(self, cls: Any, args: Any, kwargs: Any) -> Any:
-        if not self._checked:
-            return cls.__new__(cls, *args, **kwargs)
         if isinstance(cls, Placeholder):
             return _INERT
-        builtin = any(cls is known for known in self.builtin_types)
-        if not builtin and not any(cls is trusted for trusted in self._types):
-            raise CorruptFileError(f"the file creates a {_short(cls)}, which is not a trusted type")
         if type(args) is not tuple or type(kwargs) is not dict:
             raise CorruptFileError("the pickle creates an object with invalid arguments")
-        if self.untrusted and not builtin:
+        made = self._new_known(cls, args, kwargs)
+        if made is not None:
+            return made
+        if self._checked and not any(cls is trusted for trusted in self._types):
+            raise CorruptFileError(f"the file creates {describe(cls)}, which is not a trusted type")
+        if self.untrusted:
             return _INERT
         try:
             return cls.__new__(cls, *args, **kwargs)
         except (TypeError, ValueError) as error:
-            raise CorruptFileError(f"the file's data is invalid: {error}") from error
+            raise CorruptFileError(
+                f"the file's data is invalid for {describe(cls)} ({type(error).__name__})"
+            ) from error
+
+    def _new_known(self, cls: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Objects brinery creates itself (joblib's array wrapper): ``None`` for others."""
+        if _role(cls) is not None:
+            raise CorruptFileError(f"the file creates {describe(cls)} directly")
+        return None
+
+    # -- state -----------------------------------------------------------------------------
 
     def load_build(self) -> None:
         state = self.stack.pop()
         inst = self.stack[-1]
-        if not self._checked:
-            _set_state(inst, state)
-            return
         if isinstance(inst, Placeholder):
             return
-        if isinstance(inst, np.dtype):
-            if not _dtype_state_ok(state):
-                if self.untrusted:
-                    self.stack[-1] = _INERT
-                    return
-                raise CorruptFileError(f"the file gives a dtype an invalid state: {_short(state)}")
-        elif isinstance(inst, self.builtin_types):
-            pass
-        elif not isinstance(inst, self._types):
+        if isinstance(inst, Pending):
+            self._finish(inst, self._build_pending(inst, state))
+            return
+        if self._checked and not isinstance(inst, self._types):
             raise CorruptFileError(
-                f"the file sets the state of a {type(inst).__qualname__}, which is not a "
-                "trusted type"
+                f"the file sets the state of {describe(inst)}, which is not a trusted type"
             )
-        elif self.untrusted:
+        if self.untrusted or isinstance(state, Placeholder):
             self.stack[-1] = _INERT
             return
-        try:
-            _set_state(inst, state)
-        except (TypeError, ValueError, AttributeError) as error:
-            raise CorruptFileError(f"the file's data is invalid: {error}") from error
+        set_state(inst, state, checked=self._checked)
+
+    def _build_pending(self, pending: Pending, state: Any) -> Any:
+        if pending.done:
+            raise CorruptFileError("the file gives an object its state twice")
+        if isinstance(state, Placeholder):
+            return _INERT
+        if isinstance(pending, DtypeToken):
+            return safe_numpy.build_dtype(pending, state, self._dtypes)
+        assert isinstance(pending, ArrayToken)
+        return safe_numpy.build_array(pending, state, self._dtypes)
+
+    def _finish(self, pending: Pending, value: Any) -> None:
+        """The object a pending one became replaces it on the stack and in the memo."""
+        pending.done = True
+        self.stack[-1] = value
+        for key in pending.memo_keys:
+            if self.memo.get(key) is pending:
+                self.memo[key] = value
+
+    def _remember(self, key: int) -> None:
+        value = self.stack[-1]
+        self.memo[key] = value
+        if isinstance(value, Pending):
+            value.memo_keys.append(key)
+
+    def load_put(self) -> None:
+        line = self.readline()[:-1]
+        if not line.isdigit() or len(line) > 20:
+            raise CorruptFileError("a PUT opcode without a valid index")
+        self._remember(int(line))
+
+    def load_binput(self) -> None:
+        self._remember(self.read(1)[0])
+
+    def load_long_binput(self) -> None:
+        (key,) = struct.unpack("<I", self.read(4))
+        self._remember(key)
+
+    def load_memoize(self) -> None:
+        self._remember(len(self.memo))
+
+    # -- containers ------------------------------------------------------------------------
+
+    def load_mark(self) -> None:
+        if len(self.metastack) >= MAX_NESTING:
+            raise CorruptFileError(f"the pickle nests more than {MAX_NESTING} levels deep")
+        super().load_mark()
+
+    def _nested(self, made: Any, items: Any) -> Any:
+        """Record how deep tuples and frozensets nest (hashing them recurses in C)."""
+        depth = 1
+        for item in items:
+            if type(item) is tuple or type(item) is frozenset:
+                found = self._nesting.get(id(item))
+                if found is not None and found[0] is item and found[1] >= depth:
+                    depth = found[1] + 1
+                elif depth == 1:
+                    depth = 2
+        if depth > 1:
+            if depth > MAX_NESTING:
+                raise CorruptFileError(
+                    f"the pickle nests tuples more than {MAX_NESTING} levels deep"
+                )
+            self._nesting[id(made)] = (made, depth)
+        return made
+
+    def load_tuple(self) -> None:
+        items = self.pop_mark()
+        self.append(self._nested(tuple(items), items))
+
+    def load_tuple1(self) -> None:
+        self.stack[-1] = self._nested((self.stack[-1],), self.stack[-1:])
+
+    def load_tuple2(self) -> None:
+        made = (self.stack[-2], self.stack[-1])
+        self.stack[-2:] = [self._nested(made, made)]
+
+    def load_tuple3(self) -> None:
+        made = (self.stack[-3], self.stack[-2], self.stack[-1])
+        self.stack[-3:] = [self._nested(made, made)]
+
+    def load_frozenset(self) -> None:
+        items = self.pop_mark()
+        self._check_hashes(set, items)
+        self.append(self._nested(frozenset(items), items))
+
+    def _target(self, kinds: type | tuple[type, ...]) -> Any:
+        """The object APPEND/SETITEM/ADDITEMS fill: a container pickle built, a placeholder, or
+        a trusted type's instance; never an array, a bytearray or anything else."""
+        target = self.stack[-1]
+        if isinstance(target, kinds) and type(target) in _FILLABLE:
+            return target
+        if isinstance(target, Placeholder):
+            return target
+        if not self._checked or isinstance(target, self._types):
+            return None if self.untrusted and self._checked else target
+        raise CorruptFileError(f"the pickle fills {describe(target)}, which it never does")
+
+    def load_append(self) -> None:
+        value = self.stack.pop()
+        target = self._target(list)
+        if target is not None:
+            target.append(value)
+
+    def load_appends(self) -> None:
+        items = self.pop_mark()
+        target = self._target(list)
+        if target is None:
+            return
+        if type(target) is list:
+            target.extend(items)
+            return
+        extend = getattr(type(target), "extend", None)
+        if extend is not None:
+            extend(target, items)
+            return
+        for item in items:
+            type(target).append(target, item)
+
+    def load_setitem(self) -> None:
+        value = self.stack.pop()
+        key = self.stack.pop()
+        target = self._target(dict)
+        if target is not None:
+            self._check_hashes(target, (key,))
+            target[key] = value
+
+    def load_setitems(self) -> None:
+        items = self.pop_mark()
+        _check_pairs(items)
+        target = self._target(dict)
+        if target is None:
+            return
+        self._check_hashes(target, items[::2])
+        for index in range(0, len(items) - 1, 2):
+            target[items[index]] = items[index + 1]
+
+    def load_dict(self) -> None:
+        items = self.pop_mark()
+        _check_pairs(items)
+        made: dict[Any, Any] = {}
+        self._check_hashes(made, items[::2])
+        for index in range(0, len(items) - 1, 2):
+            made[items[index]] = items[index + 1]
+        self.append(made)
+
+    def load_additems(self) -> None:
+        items = self.pop_mark()
+        target = self._target(set)
+        if target is None:
+            return
+        self._check_hashes(target, items)
+        if type(target) is set:
+            target.update(items)
+        else:
+            for item in items:
+                type(target).add(target, item)
+
+    def _check_hashes(self, container: Any, keys: Any) -> None:
+        """Refuse many keys with one hash in one container (quadratic insertion time); keys
+        of types whose hashes are randomised per process (str, bytes) cannot be aimed."""
+        counted = None
+        for key in keys:
+            if type(key) is str or type(key) is bytes:
+                continue
+            if counted is None:
+                entry = self._hashes.get(id(container))
+                if entry is None or entry[0] is not container:
+                    entry = (container, Counter())
+                    self._hashes[id(container)] = entry
+                counted = entry[1]
+            try:
+                value = hash(key)
+            except TypeError:
+                continue  # the container refuses it with its own error
+            counted[value] += 1
+            if counted[value] > MAX_EQUAL_HASHES:
+                raise CorruptFileError(
+                    f"the pickle puts more than {MAX_EQUAL_HASHES} keys with the same hash into "
+                    "one dict or set (a hash-collision attack)"
+                )
 
     # -- data the pure-Python unpickler would allocate before reading it -------------------
 
@@ -311,178 +556,79 @@ class SafeUnpickler(_PurePythonUnpickler):  # type: ignore[misc]
     dispatch[pickle.NEWOBJ_EX[0]] = load_newobj_ex
     dispatch[pickle.BUILD[0]] = load_build
     dispatch[pickle.BYTEARRAY8[0]] = load_bytearray8
+    dispatch[pickle.PUT[0]] = load_put
+    dispatch[pickle.BINPUT[0]] = load_binput
+    dispatch[pickle.LONG_BINPUT[0]] = load_long_binput
+    dispatch[pickle.MEMOIZE[0]] = load_memoize
+    dispatch[pickle.MARK[0]] = load_mark
+    dispatch[pickle.TUPLE[0]] = load_tuple
+    dispatch[pickle.TUPLE1[0]] = load_tuple1
+    dispatch[pickle.TUPLE2[0]] = load_tuple2
+    dispatch[pickle.TUPLE3[0]] = load_tuple3
+    dispatch[pickle.FROZENSET[0]] = load_frozenset
+    dispatch[pickle.APPEND[0]] = load_append
+    dispatch[pickle.APPENDS[0]] = load_appends
+    dispatch[pickle.SETITEM[0]] = load_setitem
+    dispatch[pickle.SETITEMS[0]] = load_setitems
+    dispatch[pickle.DICT[0]] = load_dict
+    dispatch[pickle.ADDITEMS[0]] = load_additems
 
 
-def _set_state(inst: Any, state: Any) -> None:
-    """What ``BUILD`` does (``__setstate__``, else the ``__dict__`` and slots), for the trusted
-    instances it may touch."""
-    setstate = getattr(inst, "__setstate__", None)
+def _role(func: Any) -> str | None:
+    """The role of a global brinery knows (by identity: a file cannot forge these objects)."""
+    found = _ROLE_BY_OBJECT.get(id(func))
+    return found[1] if found is not None and found[0] is func else None
+
+
+def _check_pairs(items: list[Any]) -> None:
+    if len(items) % 2:
+        raise CorruptFileError("the pickle gives a dict an odd number of items")
+
+
+def set_state(inst: Any, state: Any, *, checked: bool) -> None:
+    """What ``BUILD`` does for a trusted type's instance: the class's ``__setstate__`` (looked
+    up on the type: an instance dict never supplies it), else the ``__dict__`` and slots, whose
+    names must be plain strings when the file is not trusted."""
+    setstate = getattr(type(inst), "__setstate__", None)
     if setstate is not None:
-        setstate(state)
+        setstate(inst, state)
         return
     slots = None
     if isinstance(state, tuple) and len(state) == 2:
         state, slots = state
-    if state:
-        inst.__dict__.update(state)
-    if slots:
-        for key, value in slots.items():
-            setattr(inst, key, value)
+    for names in (state, slots):
+        if names and (type(names) is not dict or (checked and not all(map(_attribute, names)))):
+            raise CorruptFileError(f"the file sets attributes from {describe(names)}")
+    try:
+        if state:
+            inst.__dict__.update(state)
+        if slots:
+            for key, value in slots.items():
+                setattr(inst, key, value)
+    except (TypeError, ValueError, AttributeError) as error:
+        raise CorruptFileError(
+            f"the file's state is invalid for {describe(type(inst))} ({type(error).__name__})"
+        ) from error
 
 
-def _name(func: Any) -> str:
-    return f"{getattr(func, '__module__', '?')}.{getattr(func, '__qualname__', func)}"
+def _attribute(name: Any) -> bool:
+    return type(name) is str and not name.startswith("__")
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 120 else text[:117] + "..."
+def _known_objects() -> dict[Global, Any]:
+    found: dict[Global, Any] = {}
+    for module, name in ROLES:
+        if module == "brinery.rebuild":
+            found[module, name] = getattr(rebuild, name)
+            continue
+        try:
+            with warnings.catch_warnings():  # numpy 2 warns on its numpy 1 module paths
+                warnings.simplefilter("ignore", DeprecationWarning)
+                found[module, name] = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError):
+            continue  # numpy 1's or 2's module paths
+    return found
 
 
-def _dtype_state_ok(state: Any) -> bool:
-    """numpy's dtype state: (version, byte order, subarray, names, fields, itemsize, alignment,
-    flags[, metadata]), checked for shape and types before numpy's C code sees it."""
-    if not (isinstance(state, tuple) and len(state) in (8, 9)):
-        return False
-    version, order, subarray, names, fields, itemsize, alignment, flags = state[:8]
-    return (
-        type(version) is int
-        and order in ("<", ">", "|", "=")
-        and (subarray is None or _subarray_ok(subarray))
-        and (names is None or (type(names) is tuple and all(type(n) is str for n in names)))
-        and (fields is None or _fields_ok(fields, names))
-        and all(type(n) is int for n in (itemsize, alignment, flags))
-        and (len(state) == 8 or _dtype_extra_ok(state[8]))
-    )
-
-
-def _dtype_extra_ok(extra: Any) -> bool:
-    """A dtype state's last item: its metadata, or for datetimes (metadata, (unit, number,
-    denominator, events))."""
-    if extra is None or type(extra) is dict:
-        return True
-    return (
-        type(extra) is tuple
-        and len(extra) == 2
-        and (extra[0] is None or type(extra[0]) is dict)
-        and type(extra[1]) is tuple
-        and len(extra[1]) == 4
-        and type(extra[1][0]) is bytes
-        and all(type(n) is int for n in extra[1][1:])
-    )
-
-
-def _subarray_ok(subarray: Any) -> bool:
-    return (
-        type(subarray) is tuple
-        and len(subarray) == 2
-        and isinstance(subarray[0], np.dtype)
-        and type(subarray[1]) is tuple
-        and all(type(n) is int and n >= 0 for n in subarray[1])
-    )
-
-
-def _fields_ok(fields: Any, names: Any) -> bool:
-    if type(fields) is not dict or names is None or set(fields) != set(names):
-        return False
-    return all(
-        type(value) is tuple
-        and len(value) in (2, 3)
-        and isinstance(value[0], np.dtype)
-        and type(value[1]) is int
-        for value in fields.values()
-    )
-
-
-def _args(*types: type) -> Callable[[tuple[Any, ...]], bool]:
-    return lambda args: len(args) == len(types) and all(
-        isinstance(arg, kind) for arg, kind in zip(args, types, strict=True)
-    )
-
-
-def _scalar_args(args: tuple[Any, ...]) -> bool:
-    return (
-        len(args) == 2
-        and isinstance(args[0], np.dtype)
-        and not args[0].hasobject
-        and type(args[1]) is bytes
-        and len(args[1]) == args[0].itemsize
-    )
-
-
-def _numbers(args: tuple[Any, ...]) -> bool:
-    return len(args) <= 2 and all(type(arg) in (int, float) for arg in args)
-
-
-def _collection(args: tuple[Any, ...]) -> bool:
-    return args == () or (len(args) == 1 and type(args[0]) is list)
-
-
-def _latin1(args: tuple[Any, ...]) -> bool:
-    return (
-        len(args) == 2 and type(args[0]) is str and args[1] in ("latin1", "latin-1")
-    ) or args == ()
-
-
-def _dtype_args(args: tuple[Any, ...]) -> bool:
-    return (
-        1 <= len(args) <= 3
-        and (type(args[0]) is str or args[0] is np.record)  # np.record: recarrays' dtypes
-        and all(type(flag) is bool for flag in args[1:])
-    )
-
-
-def _subclass_view_args(args: tuple[Any, ...]) -> bool:
-    return (
-        len(args) == 3
-        and isinstance(args[0], type)
-        and isinstance(args[1], np.ndarray)
-        and (args[2] is None or type(args[2]) is dict)
-    )
-
-
-def _array_args(args: tuple[Any, ...]) -> bool:
-    return len(args) == 4 and type(args[2]) is str and type(args[3]) is bool
-
-
-def _in_band_args(args: tuple[Any, ...]) -> bool:
-    return len(args) == 4 and type(args[2]) is str and type(args[3]) in (bytes, bytearray)
-
-
-def _masked_args(args: tuple[Any, ...]) -> bool:
-    return (
-        len(args) == 5
-        and isinstance(args[0], type)
-        and isinstance(args[1], np.ndarray)
-        and type(args[4]) is bool
-    )
-
-
-def _argument_checks() -> dict[Any, Callable[[tuple[Any, ...]], bool]]:
-    from . import rebuild
-
-    checks: dict[Any, Callable[[tuple[Any, ...]], bool]] = {
-        rebuild.array: _array_args,
-        rebuild.array_in_band: _in_band_args,
-        rebuild.subclass_view: _subclass_view_args,
-        rebuild.masked_array: _masked_args,
-        np.dtype: _dtype_args,
-        complex: _numbers,
-        set: _collection,
-        frozenset: _collection,
-        bytearray: lambda args: args == () or (len(args) == 1 and type(args[0]) is bytes)
-        or _latin1(args),
-        np.ma.MaskedArray: lambda args: False,  # only through rebuild.masked_array
-        np.matrix: lambda args: False,  # only through rebuild.subclass_view
-        np.recarray: lambda args: False,
-        np.record: lambda args: False,
-    }
-    scalar = getattr(importlib.import_module("numpy._core.multiarray"), "scalar", None)
-    if scalar is None:  # numpy 1
-        scalar = importlib.import_module("numpy.core.multiarray").scalar
-    checks[scalar] = _scalar_args
-    checks[importlib.import_module("_codecs").encode] = _latin1
-    return checks
-
-
-_ARGUMENT_CHECKS = _argument_checks()
+_OBJECT_BY_PAIR = _known_objects()
+_ROLE_BY_OBJECT = {id(target): (target, ROLES[pair]) for pair, target in _OBJECT_BY_PAIR.items()}

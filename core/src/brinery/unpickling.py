@@ -23,12 +23,13 @@ from collections.abc import Callable
 from typing import Any
 
 from . import rebuild
-from .errors import BrineryError, CorruptFileError, UntrustedTypesError
+from .errors import BrineryError, CorruptFileError, SizeLimitError, UntrustedTypesError
 from .format.layout import BUFFER_RECORD
 from .format.reader import StreamReader
-from .inspection import Inspection, Inspector
+from .inspection import Inspection
 from .joblib_files import JoblibUnpickler
-from .safe import SafeUnpickler
+from .safe import ByteAccount, SafeUnpickler
+from .scan import Scanner
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,29 +38,36 @@ class Reading:
 
     threads: int
     max_bytes: int | None
-    trusted: frozenset[tuple[str, str]] | None  # None: the file is trusted (the C unpickler)
-    listing: bool = False  # only list the globals (untrusted_types)
+    #: The caller's trusted globals for a safe load (brinery's own are always known); None:
+    #: the file is trusted (the C unpickler).
+    trusted: frozenset[tuple[str, str]] | None
+    listing: bool = False  # only list the globals (untrusted_types): read as data
     mmap_mode: str | None = None  # map array records of an uncompressed file (load(mmap_mode=))
-    inspect: bool = False  # describe the file instead of loading it (brinery info)
+    inspect: bool = False  # describe the file instead of loading it (brinery info): as data
     storage_options: dict[str, Any] | None = None  # for a URL, fsspec's (endpoint, credentials)
 
 
-
 def unpickle_stream(stream: StreamReader, reading: Reading) -> Any:
-    """The object in a brinery stream."""
+    """The object in a brinery stream (or, listing or inspecting, what the pickle names)."""
+    if reading.inspect or reading.listing:
+        scanner = Scanner(stream)
+        _scan(scanner, stream.check_current_record)
+        stream.finish(unused_memory=True)
+        if reading.listing:
+            return list(scanner.untrusted)
+        major, minor, checksums = stream.header
+        return Inspection(
+            format=f"brinery {major}.{minor}",
+            checksums=checksums,
+            stream_bytes=stream.offset,
+            arrays=scanner.arrays,
+            imports=list(scanner.untrusted),
+        )
     token = rebuild.CURRENT_STREAM.set(stream)
     try:
-        if reading.inspect:
-            inspector = Inspector(stream, _OutOfBandBuffers(stream))
-            _load_checked(inspector, stream.check_current_record)
-            stream.finish(unused_memory=True)
-            return inspector.inspection()
-        if reading.trusted is not None or reading.listing:
+        if reading.trusted is not None:
             unpickler = SafeUnpickler(stream, reading.trusted, _OutOfBandBuffers(stream))
             value = _load_checked(unpickler, stream.check_current_record)
-            if reading.listing:
-                stream.finish(unused_memory=True)
-                return list(unpickler.untrusted)
             _refuse_untrusted(unpickler)
         else:
             value = _load_trusted(stream)
@@ -71,15 +79,29 @@ def unpickle_stream(stream: StreamReader, reading: Reading) -> Any:
 
 def unpickle_joblib(stream: Any, reading: Reading, room: int | None = None) -> Any:
     """The object in a joblib file's pickle (:mod:`brinery.joblib_files`), or a plain pickle."""
-    unpickler = JoblibUnpickler(stream, reading.trusted, room=room, max_bytes=reading.max_bytes)
+    account = ByteAccount(room, reading.max_bytes)
+    if reading.inspect or reading.listing:
+        scanner = Scanner(stream, joblib=True, account=account)
+        _scan(scanner, lambda: None)
+        if reading.listing:
+            return list(scanner.untrusted)
+        return Inspection(
+            "joblib file (or plain pickle)", arrays=scanner.arrays, imports=list(scanner.untrusted)
+        )
+    unpickler = JoblibUnpickler(stream, reading.trusted, account=account)
     value = _load_checked(unpickler, lambda: None)
-    if reading.inspect:
-        imports = list(unpickler.untrusted)
-        return Inspection("joblib file (or plain pickle)", arrays=unpickler.arrays, imports=imports)
-    if reading.listing:
-        return list(unpickler.untrusted)
     _refuse_untrusted(unpickler)
     return value
+
+
+def _scan(scanner: Scanner, check_record: Callable[[], None]) -> None:
+    try:
+        scanner.scan()
+    except BrineryError:
+        raise
+    except Exception as error:  # a flaw of the scanner's own: still the file's doing
+        check_record()
+        raise CorruptFileError(f"the pickle data is invalid ({type(error).__name__})") from error
 
 
 def _load_trusted(stream: StreamReader) -> Any:
@@ -100,11 +122,23 @@ def _load_checked(unpickler: SafeUnpickler, check_record: Callable[[], None]) ->
         return unpickler.load()
     except BrineryError:
         raise
+    except MemoryError as error:
+        raise SizeLimitError(
+            "the file's objects need more memory than this process may take (a safe load "
+            "builds them in Python: load in a process with more memory, or with max_bytes)"
+        ) from error
     except Exception as error:
         check_record()
-        raise CorruptFileError(
-            f"the pickle data is invalid: {type(error).__name__}: {error}"
-        ) from error
+        raise CorruptFileError(f"the pickle data is invalid: {_explained(error)}") from error
+
+
+def _explained(error: Exception) -> str:
+    """An exception in a message, without asking file-made objects for their ``repr`` (a
+    KeyError's text is its key's)."""
+    if isinstance(error, (KeyError, RecursionError)):
+        return type(error).__name__
+    text = str(error)
+    return f"{type(error).__name__}: {text[:200]}{'...' if len(text) > 200 else ''}"
 
 
 def _refuse_untrusted(unpickler: SafeUnpickler) -> None:

@@ -41,6 +41,8 @@ from .layout import (
 )
 
 LINE_CHUNK = 1 << 16
+#: Pickle data of a compressed stream is read at most this much at a time.
+PICKLE_PIECE = 1 << 20
 
 
 class Readable(Protocol):
@@ -123,15 +125,19 @@ class StreamReader:
             filled += take
         return filled
 
-    def readline(self) -> bytes:
+    def readline(self, size: int = -1) -> bytes:
+        """A line (with its newline), or at most ``size`` bytes of it."""
         parts = []
+        taken = 0
         while True:
-            newline = self._held.find(b"\n")
+            limit = len(self._held) if size < 0 else min(len(self._held), size - taken)
+            newline = self._held.find(b"\n", 0, limit)
             if newline >= 0:
                 parts.append(self._take_held(newline + 1))
                 return b"".join(parts)
-            parts.append(self._take_held(len(self._held)))
-            if not self._open_pickle_record():
+            parts.append(self._take_held(limit))
+            taken += limit
+            if taken == size or not self._open_pickle_record():
                 return b"".join(parts)
             self._held = self._read_pickle(min(LINE_CHUNK, self._pickle_left))
 
@@ -357,10 +363,21 @@ class StreamReader:
         return memory
 
     def _read_pickle(self, size: int) -> bytes:
-        data = bytearray(size)
-        self._fill(memoryview(data), "pickle data")
-        self._consumed_pickle(data)
-        return bytes(data)
+        """``size`` bytes of the current pickle record (which holds them), read in pieces when
+        the stream's size is unknown (compressed): a declared length allocates only what
+        arrived."""
+        if size <= PICKLE_PIECE or self._room is not None:
+            data = bytearray(size)
+            self._fill(memoryview(data), "pickle data")
+            self._consumed_pickle(data)
+            return bytes(data)
+        pieces = []
+        left = size
+        while left:
+            piece = self._read_pickle(min(left, PICKLE_PIECE))
+            pieces.append(piece)
+            left -= len(piece)
+        return b"".join(pieces)
 
     def _consumed_pickle(self, data: Any) -> None:
         """Account for pickle bytes read from the current record; check it once it is whole,

@@ -1,0 +1,914 @@
+"""Reading a pickle as data: the globals it names and the arrays it describes, nothing built.
+
+:func:`brinery.untrusted_types` and ``brinery info`` are what a user runs on a file they do not
+trust, before deciding to load it, so they must be the safest code in brinery.  :class:`Scanner`
+walks the pickle's opcodes like ``pickletools`` does, but bounded: it imports nothing, calls
+nothing (numpy included), builds no object of the file's, hashes nothing the file made, and
+allocates only small pieces whatever lengths the file declares (long strings and bytes are
+skipped, their length kept).  It keeps a symbolic stack and memo, just detailed enough to:
+
+* list every global the file names that a safe load does not know, and every call of numpy's
+  array classes (``numpy.memmap(...)``), as a safe load would refuse them;
+* describe the arrays: brinery's rebuild calls (taking array records from the stream in order),
+  numpy's own array pickles, and joblib's wrappers (whose raw bytes follow them in the file and
+  are read and dropped), with dtypes read as data (:mod:`brinery.dtype_description`).
+"""
+
+from __future__ import annotations
+
+import _compat_pickle
+import codecs
+import dataclasses
+import struct
+from collections.abc import Callable
+from typing import Any
+
+from .dtype_description import (
+    DtypeDescription,
+    describe_pickled,
+    describe_string,
+    element_count,
+)
+from .errors import CorruptFileError, TruncatedFileError, UnsupportedVersionError
+from .format.layout import ARRAY_RECORD, BUFFER_RECORD
+from .safe import MAX_NESTING, ByteAccount
+from .safe_globals import (
+    ARRAY_CLASS,
+    DTYPE,
+    JOBLIB_OLD_WRAPPERS,
+    JOBLIB_WRAPPER,
+    JOBLIB_WRAPPER_MODULES,
+    REBUILD_ARRAY,
+    REBUILD_IN_BAND,
+    RECONSTRUCT,
+    RECORD,
+    ROLES,
+    plain_name,
+)
+
+#: Strings and bytes up to this length are kept (names, dtype codes, small data); longer ones
+#: are read in pieces and dropped.
+KEPT_BYTES = 256
+#: Items of a tuple or dict kept as data (a structured dtype's fields); past that, opaque.
+KEPT_ITEMS = 8192
+#: A text opcode's line: longer ones are read through in pieces and dropped.
+LINE_PIECE = 1 << 16
+_PIECE = 1 << 20
+
+
+@dataclasses.dataclass(frozen=True)
+class ArrayInfo:
+    """One array of the file."""
+
+    dtype: str
+    shape: tuple[int, ...]
+    order: str
+    nbytes: int
+    in_pickle: bool  # small arrays travel inside the pickle; large ones in records
+
+
+class _Opaque:
+    """Anything the scanner does not follow: data it dropped, objects a call would make."""
+
+    __slots__ = ()
+
+
+OPAQUE = _Opaque()
+
+
+class _Mark:
+    __slots__ = ()
+
+
+class _Blob:
+    """A string or bytes too long to keep: its length."""
+
+    __slots__ = ("length",)
+
+    def __init__(self, length: int) -> None:
+        self.length = length
+
+
+class _Global:
+    __slots__ = ("module", "name", "role")
+
+    def __init__(self, module: str, name: str, role: str | None) -> None:
+        self.module, self.name, self.role = module, name, role
+
+    @property
+    def label(self) -> str:
+        return f"{self.module}.{self.name}"
+
+
+class _Dict:
+    """A dict being built: its string-keyed items, in order (no hashing of file data)."""
+
+    __slots__ = ("complete", "items")
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, Any]] = []
+        self.complete = True
+
+    def set(self, key: Any, value: Any) -> None:
+        if type(key) is str and len(self.items) < KEPT_ITEMS:
+            self.items.append((key, value))
+        else:
+            self.complete = False
+
+    def get(self, key: str) -> Any:
+        for name, value in reversed(self.items):
+            if name == key:
+                return value
+        return None
+
+
+class _Dtype:
+    """``numpy.dtype(code, ...)``; its description once its state came."""
+
+    __slots__ = ("built", "code", "description")
+
+    def __init__(self, code: str) -> None:
+        self.code = code
+        self.description: DtypeDescription | None = None  # None with built: dtype('O')
+        self.built = False
+
+
+class _Pending:
+    """numpy's ``_reconstruct`` or joblib's wrapper, before its state."""
+
+    __slots__ = ("built", "kind")
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.built = False
+
+
+_OBJECT_DTYPE_STATE = (3, "|", None, None, None, -1, -1, 63)
+
+
+class Scanner:
+    """One pickle, read as data from ``stream`` (``read``/``readline``; a brinery stream's
+    reader, whose records it takes in order, or a joblib file's pickle).
+
+    ``joblib``: joblib's wrappers are followed by their arrays' raw bytes.  ``account``
+    bounds what the pickle and those bytes may take.  :attr:`untrusted` and :attr:`arrays`
+    hold the result.
+    """
+
+    def __init__(
+        self,
+        stream: Any,
+        *,
+        joblib: bool = False,
+        account: ByteAccount | None = None,
+        untrusted: dict[str, None] | None = None,
+        arrays: list[ArrayInfo] | None = None,
+    ) -> None:
+        self._stream = stream
+        self._joblib = joblib
+        self._account = account or ByteAccount()
+        self.untrusted: dict[str, None] = {} if untrusted is None else untrusted
+        self.arrays: list[ArrayInfo] = [] if arrays is None else arrays
+        self._stack: list[Any] = []
+        self._metastack: list[list[Any]] = []
+        self._memo: dict[int, Any] = {}
+        self._proto = 0
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def scan(self) -> None:
+        """Read the pickle to its ``STOP``."""
+        dispatch = _DISPATCH
+        while True:
+            code = self._stream.read(1)
+            if not code:
+                raise TruncatedFileError("the pickle data ends before its STOP opcode")
+            self._account.claim(1, "opcode")
+            handler = dispatch.get(code[0])
+            if handler is None:
+                raise CorruptFileError(f"the pickle data has an unknown opcode {code[0]:#04x}")
+            if handler(self):
+                return
+
+    def _read(self, size: int) -> bytes:
+        self._account.claim(size, "piece of pickle data")
+        data: bytes = self._stream.read(size)
+        if len(data) != size:
+            raise TruncatedFileError(
+                f"the pickle data ends {size - len(data)} bytes before what it declares"
+            )
+        return data
+
+    def _skip(self, size: int) -> None:
+        left = size
+        while left:
+            piece = min(left, _PIECE)
+            self._read(piece)
+            left -= piece
+
+    def _data(self, size: int) -> bytes | _Blob:
+        """Declared data: kept when short, else read through and dropped."""
+        if size <= KEPT_BYTES:
+            return self._read(size)
+        self._skip(size)
+        return _Blob(size)
+
+    def _length(self, width: int) -> int:
+        (size,) = struct.unpack({1: "<B", 4: "<I", 8: "<Q"}[width], self._read(width))
+        return int(size)
+
+    def _line(self) -> bytes | None:
+        """A text opcode's line without its newline, or ``None`` if it was too long to keep."""
+        line = self._readline()
+        if line.endswith(b"\n"):
+            return line[:-1]
+        while not line.endswith(b"\n"):
+            if not line:
+                raise TruncatedFileError("the pickle data ends inside a text line")
+            line = self._readline()
+        return None
+
+    def _readline(self) -> bytes:
+        line: bytes = self._stream.readline(LINE_PIECE)
+        self._account.claim(len(line), "text line")
+        return line
+
+    def _text(self, line: bytes | None, what: str) -> str:
+        if line is None or len(line) > KEPT_BYTES:
+            raise CorruptFileError(f"the pickle names a {what} that is too long")
+        try:
+            return line.decode("utf-8")
+        except UnicodeDecodeError:
+            raise CorruptFileError(f"the pickle names a {what} that is not text") from None
+
+    # -- the stack -------------------------------------------------------------------------
+
+    def _push(self, value: Any) -> None:
+        self._stack.append(value)
+
+    def _pop(self) -> Any:
+        if not self._stack:
+            raise CorruptFileError("the pickle data pops an empty stack")
+        return self._stack.pop()
+
+    def _top(self) -> Any:
+        if not self._stack:
+            raise CorruptFileError("the pickle data uses an empty stack")
+        return self._stack[-1]
+
+    def _mark(self) -> None:
+        if len(self._metastack) >= MAX_NESTING:
+            raise CorruptFileError(f"the pickle nests more than {MAX_NESTING} levels deep")
+        self._metastack.append(self._stack)
+        self._stack = []
+
+    def _pop_mark(self) -> list[Any]:
+        if not self._metastack:
+            raise CorruptFileError("the pickle data has no MARK where it needs one")
+        items = self._stack
+        self._stack = self._metastack.pop()
+        return items
+
+    # -- globals and calls -----------------------------------------------------------------
+
+    def _global(self, module: str, name: str) -> Any:
+        if self._proto < 3:
+            module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
+            module = _compat_pickle.IMPORT_MAPPING.get(module, module)
+        if self._joblib and module in JOBLIB_WRAPPER_MODULES:
+            if name == JOBLIB_WRAPPER:
+                return _Global(module, name, "joblib")
+            if name in JOBLIB_OLD_WRAPPERS:
+                from .joblib_files import PRE_0_10_MESSAGE
+
+                raise UnsupportedVersionError(f"the file {PRE_0_10_MESSAGE}")
+        role = ROLES.get((module, name))
+        if role is None or not plain_name(name):
+            self.untrusted[f"{module}.{name}"] = None
+            return OPAQUE
+        return _Global(module, name, role)
+
+    def _call(self, func: Any, args: Any) -> Any:
+        if not isinstance(func, _Global):
+            return OPAQUE
+        if func.role == "joblib":
+            raise CorruptFileError("the file calls joblib's array wrapper")
+        if func.role in (ARRAY_CLASS, RECORD):
+            self.untrusted[func.label] = None  # numpy's classes are named, never called
+            return OPAQUE
+        if type(args) is not tuple:
+            return OPAQUE
+        if func.role == DTYPE:
+            code = args[0] if args else None
+            if isinstance(code, _Global) and code.role == RECORD:
+                return _Dtype("record")
+            return _Dtype(code) if type(code) is str else OPAQUE
+        if func.role == REBUILD_ARRAY:
+            take = getattr(self._stream, "take_memory", None)
+            if take is None:
+                raise CorruptFileError("the pickle rebuilds a brinery array outside a stream")
+            take(ARRAY_RECORD)  # its record comes whatever the arguments
+            self._array_info(args, in_pickle=False)
+        elif func.role == REBUILD_IN_BAND:
+            self._array_info(args, in_pickle=True)
+        elif func.role == RECONSTRUCT:
+            return _Pending("reconstruct")
+        elif func.label == "_codecs.encode" and len(args) == 2 and type(args[0]) is str:
+            return args[0].encode("latin1", "replace")  # bytes at protocols 0-2 (short: kept)
+        return OPAQUE
+
+    def _array_info(self, args: tuple[Any, ...], *, in_pickle: bool) -> None:
+        if len(args) != 4 or not all(map(_known_data, args[:3])):
+            return  # something the scanner did not follow (an untrusted object, say)
+        description = _description(args[0])
+        self._add_array(description, args[1], args[2], in_pickle)
+
+    def _add_array(
+        self, description: DtypeDescription | None, shape: Any, order: Any, in_pickle: bool
+    ) -> int:
+        itemsize = 8 if description is None else description.itemsize
+        count = element_count(shape, itemsize)
+        if order not in ("C", "F"):
+            raise CorruptFileError("the file describes an array whose order is neither 'C' nor 'F'")
+        dtype = "|O" if description is None else description.dtype_str
+        nbytes = count * itemsize
+        self.arrays.append(ArrayInfo(dtype, shape, order, nbytes, in_pickle))
+        return nbytes
+
+    # -- state -----------------------------------------------------------------------------
+
+    def _build(self, target: Any, state: Any) -> None:
+        if isinstance(target, _Dtype):
+            if target.built:
+                raise CorruptFileError("the file gives a dtype its state twice")
+            target.built = True
+            data = _as_data(state)
+            if target.code == "O8":
+                if data != _OBJECT_DTYPE_STATE:
+                    raise CorruptFileError("an object dtype with a state numpy never writes")
+                return
+            target.description = describe_pickled(target.code, data)
+        elif isinstance(target, _Pending):
+            if target.built:
+                raise CorruptFileError("the file gives an object its state twice")
+            target.built = True
+            if target.kind == "reconstruct":
+                self._reconstructed(state)
+            else:
+                self._joblib_array(state)
+
+    def _reconstructed(self, state: Any) -> None:
+        """numpy's array state ``(1, shape, dtype, is_fortran, data)``."""
+        if type(state) is not tuple or len(state) != 5:
+            raise CorruptFileError("the file gives an array a state numpy never writes")
+        _, shape, dtype, fortran, _ = state
+        if isinstance(dtype, _Dtype) and dtype.built and type(shape) is tuple:
+            self._add_array(dtype.description, _as_data(shape), "F" if fortran else "C", True)
+
+    def _joblib_array(self, state: Any) -> None:
+        """A joblib wrapper's state; its array's bytes follow in the file."""
+        if not isinstance(state, _Dict) or not state.complete:
+            raise CorruptFileError("a joblib array wrapper has an invalid state")
+        dtype = state.get("dtype")
+        if not (isinstance(dtype, _Dtype) and dtype.built):
+            raise CorruptFileError("a joblib array wrapper has an invalid dtype")
+        shape, order = _as_data(state.get("shape")), state.get("order")
+        if dtype.description is None:  # an object array: a pickle of it follows
+            self.arrays.append(ArrayInfo("|O", shape if type(shape) is tuple else (), "C", 0, True))
+            Scanner(
+                self._stream,
+                joblib=True,
+                account=self._account,
+                untrusted=self.untrusted,
+                arrays=[],
+            ).scan()
+            return
+        if state.get("numpy_array_alignment_bytes") is not None:
+            self._skip(self._read(1)[0])
+        self._skip(self._add_array(dtype.description, shape, order, False))
+
+    # -- opcodes ---------------------------------------------------------------------------
+
+    def _memo_get(self, key: int) -> None:
+        if key not in self._memo:
+            raise CorruptFileError("the pickle data refers to a memo entry it never made")
+        self._push(self._memo[key])
+
+    def _memo_put(self, key: int) -> None:
+        if not 0 <= key < 1 << 32:
+            raise CorruptFileError("the pickle data uses a memo index out of range")
+        self._memo[key] = self._top()
+
+    def _tuple(self, items: list[Any]) -> Any:
+        if len(items) > KEPT_ITEMS or _depth(items) > 8:
+            return OPAQUE
+        return tuple(items)
+
+
+def _known_data(value: Any) -> bool:
+    return value is not OPAQUE and not isinstance(value, (_Blob, _Pending))
+
+
+def _depth(items: list[Any]) -> int:
+    return 1 + max((_depth(list(item)) for item in items if type(item) is tuple), default=0)
+
+
+def _description(value: Any) -> DtypeDescription | None:
+    if type(value) is str:
+        return describe_string(value)
+    if isinstance(value, _Dtype) and value.built:
+        if value.description is None:
+            raise CorruptFileError("the file describes an array of objects where brinery "
+                                   "writes raw memory")
+        return value.description
+    raise CorruptFileError("the file gives something else than a dtype as an array's dtype")
+
+
+def _as_data(value: Any) -> Any:
+    """Symbols as the plain data a dtype state is checked as (dtypes as descriptions)."""
+    if isinstance(value, _Dtype):
+        return value.description if value.built and value.description is not None else value
+    if type(value) is tuple:
+        return tuple(_as_data(item) for item in value)
+    if isinstance(value, _Dict):
+        return {key: _as_data(item) for key, item in value.items} if value.complete else value
+    return value
+
+
+# -- the opcode table --------------------------------------------------------------------------
+
+_DISPATCH: dict[int, Callable[[Scanner], bool | None]] = {}  # filled below
+
+
+_Handler = Callable[[Scanner], bool | None]
+
+
+def _op(code: bytes) -> Callable[[_Handler], _Handler]:
+    def register(handler: _Handler) -> _Handler:
+        _DISPATCH[code[0]] = handler
+        return handler
+
+    return register
+
+
+def _push_const(code: bytes, value: Any) -> None:
+    _DISPATCH[code[0]] = lambda scanner: scanner._push(value)
+
+
+_push_const(b"N", None)
+_push_const(b"\x88", True)
+_push_const(b"\x89", False)
+
+
+@_op(b"\x80")  # PROTO
+def _proto(s: Scanner) -> None:
+    s._proto = s._read(1)[0]
+    if s._proto > 5:
+        raise CorruptFileError(f"the pickle uses protocol {s._proto}, which does not exist")
+
+
+@_op(b"\x95")  # FRAME: a length hint; the bytes follow as usual
+def _frame(s: Scanner) -> None:
+    s._read(8)
+
+
+@_op(b".")  # STOP
+def _stop(s: Scanner) -> bool:
+    s._pop()
+    return True
+
+
+@_op(b"(")
+def _mark(s: Scanner) -> None:
+    s._mark()
+
+
+@_op(b"0")  # POP
+def _pop(s: Scanner) -> None:
+    if s._stack:
+        s._stack.pop()
+    else:
+        s._pop_mark()
+
+
+@_op(b"1")  # POP_MARK
+def _pop_mark(s: Scanner) -> None:
+    s._pop_mark()
+
+
+@_op(b"2")  # DUP
+def _dup(s: Scanner) -> None:
+    s._push(s._top())
+
+
+# -- numbers
+
+
+@_op(b"J")
+def _binint(s: Scanner) -> None:
+    s._push(struct.unpack("<i", s._read(4))[0])
+
+
+@_op(b"K")
+def _binint1(s: Scanner) -> None:
+    s._push(s._read(1)[0])
+
+
+@_op(b"M")
+def _binint2(s: Scanner) -> None:
+    s._push(struct.unpack("<H", s._read(2))[0])
+
+
+@_op(b"\x8a")  # LONG1
+def _long1(s: Scanner) -> None:
+    s._push(int.from_bytes(s._read(s._length(1)), "little", signed=True))
+
+
+@_op(b"\x8b")  # LONG4
+def _long4(s: Scanner) -> None:
+    size = s._length(4)
+    data = s._data(size)
+    s._push(OPAQUE if isinstance(data, _Blob) else int.from_bytes(data, "little", signed=True))
+
+
+@_op(b"I")  # INT (text; 00 and 01 are booleans)
+def _int(s: Scanner) -> None:
+    line = s._line()
+    if line in (b"00", b"01"):
+        s._push(line == b"01")
+    else:
+        s._push(_text_int(line))
+
+
+@_op(b"L")  # LONG (text)
+def _long(s: Scanner) -> None:
+    line = s._line()
+    s._push(_text_int(line[:-1] if line and line.endswith(b"L") else line))
+
+
+def _text_int(line: bytes | None) -> Any:
+    if line is None or len(line) > 40:
+        return OPAQUE
+    try:
+        return int(line)
+    except ValueError:
+        raise CorruptFileError("the pickle data has an invalid integer") from None
+
+
+@_op(b"F")  # FLOAT (text)
+def _float(s: Scanner) -> None:
+    s._line()
+    s._push(OPAQUE)
+
+
+@_op(b"G")  # BINFLOAT
+def _binfloat(s: Scanner) -> None:
+    s._push(struct.unpack(">d", s._read(8))[0])
+
+
+# -- strings and bytes
+
+
+def _decoded(data: bytes | _Blob, encoding: str = "utf-8") -> Any:
+    if isinstance(data, _Blob):
+        return data
+    try:
+        return data.decode(encoding, "surrogatepass")
+    except UnicodeDecodeError:
+        raise CorruptFileError("the pickle data has a string that is not valid text") from None
+
+
+@_op(b"X")  # BINUNICODE
+def _binunicode(s: Scanner) -> None:
+    s._push(_decoded(s._data(s._length(4))))
+
+
+@_op(b"\x8c")  # SHORT_BINUNICODE
+def _short_binunicode(s: Scanner) -> None:
+    s._push(_decoded(s._data(s._length(1))))
+
+
+@_op(b"\x8d")  # BINUNICODE8
+def _binunicode8(s: Scanner) -> None:
+    s._push(_decoded(s._data(s._length(8))))
+
+
+@_op(b"V")  # UNICODE (text, raw-unicode-escape)
+def _unicode(s: Scanner) -> None:
+    line = s._line()
+    short = line is not None and len(line) <= KEPT_BYTES
+    s._push(_decoded(line, "raw-unicode-escape") if short else OPAQUE)  # type: ignore[arg-type]
+
+
+@_op(b"S")  # STRING (text, quoted; Python 2 str)
+def _string(s: Scanner) -> None:
+    line = s._line()
+    if line is None or len(line) > KEPT_BYTES:
+        s._push(OPAQUE)
+        return
+    if len(line) < 2 or line[0] != line[-1] or line[:1] not in (b"'", b'"'):
+        raise CorruptFileError("the pickle data has a STRING opcode without quotes")
+    try:
+        s._push(_decoded(codecs.escape_decode(line[1:-1])[0], "ascii"))
+    except (ValueError, CorruptFileError):
+        s._push(OPAQUE)
+
+
+@_op(b"T")  # BINSTRING (Python 2 str)
+def _binstring(s: Scanner) -> None:
+    data = s._data(s._length(4))
+    s._push(OPAQUE if isinstance(data, _Blob) else _py2_str(data))
+
+
+@_op(b"U")  # SHORT_BINSTRING
+def _short_binstring(s: Scanner) -> None:
+    s._push(_py2_str(s._read(s._length(1))))
+
+
+def _py2_str(data: bytes) -> Any:
+    try:
+        return data.decode("ascii")
+    except UnicodeDecodeError:
+        return OPAQUE
+
+
+@_op(b"B")  # BINBYTES
+def _binbytes(s: Scanner) -> None:
+    s._push(s._data(s._length(4)))
+
+
+@_op(b"C")  # SHORT_BINBYTES
+def _short_binbytes(s: Scanner) -> None:
+    s._push(s._read(s._length(1)))
+
+
+@_op(b"\x8e")  # BINBYTES8
+def _binbytes8(s: Scanner) -> None:
+    s._push(s._data(s._length(8)))
+
+
+@_op(b"\x96")  # BYTEARRAY8
+def _bytearray8(s: Scanner) -> None:
+    data = s._data(s._length(8))
+    s._push(data if isinstance(data, _Blob) else _Blob(len(data)))
+
+
+@_op(b"\x97")  # NEXT_BUFFER
+def _next_buffer(s: Scanner) -> None:
+    take = getattr(s._stream, "take_memory", None)
+    if take is None:
+        raise CorruptFileError("the pickle refers to out-of-band data that is not there")
+    take(BUFFER_RECORD)
+    s._push(OPAQUE)
+
+
+@_op(b"\x98")  # READONLY_BUFFER
+def _readonly_buffer(s: Scanner) -> None:
+    s._top()
+
+
+# -- containers
+
+
+@_op(b")")
+def _empty_tuple(s: Scanner) -> None:
+    s._push(())
+
+
+@_op(b"t")
+def _tuple(s: Scanner) -> None:
+    s._push(s._tuple(s._pop_mark()))
+
+
+@_op(b"\x85")
+def _tuple1(s: Scanner) -> None:
+    s._push(s._tuple([s._pop()]))
+
+
+@_op(b"\x86")
+def _tuple2(s: Scanner) -> None:
+    second = s._pop()
+    s._push(s._tuple([s._pop(), second]))
+
+
+@_op(b"\x87")
+def _tuple3(s: Scanner) -> None:
+    third = s._pop()
+    second = s._pop()
+    s._push(s._tuple([s._pop(), second, third]))
+
+
+@_op(b"]")  # EMPTY_LIST
+def _empty_list(s: Scanner) -> None:
+    s._push(OPAQUE)
+
+
+@_op(b"l")  # LIST
+def _list(s: Scanner) -> None:
+    s._pop_mark()
+    s._push(OPAQUE)
+
+
+@_op(b"a")  # APPEND
+def _append(s: Scanner) -> None:
+    s._pop()
+    s._top()
+
+
+@_op(b"e")  # APPENDS
+def _appends(s: Scanner) -> None:
+    s._pop_mark()
+    s._top()
+
+
+@_op(b"}")  # EMPTY_DICT
+def _empty_dict(s: Scanner) -> None:
+    s._push(_Dict())
+
+
+@_op(b"d")  # DICT
+def _dict(s: Scanner) -> None:
+    items = s._pop_mark()
+    made = _Dict()
+    if len(items) % 2:
+        raise CorruptFileError("the pickle gives a dict an odd number of items")
+    for index in range(0, len(items), 2):
+        made.set(items[index], items[index + 1])
+    s._push(made)
+
+
+@_op(b"s")  # SETITEM
+def _setitem(s: Scanner) -> None:
+    value = s._pop()
+    key = s._pop()
+    target = s._top()
+    if isinstance(target, _Dict):
+        target.set(key, value)
+
+
+@_op(b"u")  # SETITEMS
+def _setitems(s: Scanner) -> None:
+    items = s._pop_mark()
+    if len(items) % 2:
+        raise CorruptFileError("the pickle gives a dict an odd number of items")
+    target = s._top()
+    if isinstance(target, _Dict):
+        for index in range(0, len(items), 2):
+            target.set(items[index], items[index + 1])
+
+
+@_op(b"\x8f")  # EMPTY_SET
+def _empty_set(s: Scanner) -> None:
+    s._push(OPAQUE)
+
+
+@_op(b"\x90")  # ADDITEMS
+def _additems(s: Scanner) -> None:
+    s._pop_mark()
+    s._top()
+
+
+@_op(b"\x91")  # FROZENSET
+def _frozenset(s: Scanner) -> None:
+    s._pop_mark()
+    s._push(OPAQUE)
+
+
+# -- the memo
+
+
+@_op(b"g")  # GET
+def _get(s: Scanner) -> None:
+    s._memo_get(_memo_index(s._line()))
+
+
+@_op(b"h")  # BINGET
+def _binget(s: Scanner) -> None:
+    s._memo_get(s._read(1)[0])
+
+
+@_op(b"j")  # LONG_BINGET
+def _long_binget(s: Scanner) -> None:
+    s._memo_get(struct.unpack("<I", s._read(4))[0])
+
+
+@_op(b"p")  # PUT
+def _put(s: Scanner) -> None:
+    s._memo_put(_memo_index(s._line()))
+
+
+@_op(b"q")  # BINPUT
+def _binput(s: Scanner) -> None:
+    s._memo_put(s._read(1)[0])
+
+
+@_op(b"r")  # LONG_BINPUT
+def _long_binput(s: Scanner) -> None:
+    s._memo_put(struct.unpack("<I", s._read(4))[0])
+
+
+@_op(b"\x94")  # MEMOIZE
+def _memoize(s: Scanner) -> None:
+    s._memo_put(len(s._memo))
+
+
+def _memo_index(line: bytes | None) -> int:
+    if line is None or not line.isdigit() or len(line) > 10:
+        raise CorruptFileError("the pickle data has an invalid memo index")
+    return int(line)
+
+
+# -- globals, calls, state
+
+
+@_op(b"c")  # GLOBAL
+def _global(s: Scanner) -> None:
+    module = s._text(s._line(), "module")
+    name = s._text(s._line(), "global")
+    s._push(s._global(module, name))
+
+
+@_op(b"\x93")  # STACK_GLOBAL
+def _stack_global(s: Scanner) -> None:
+    name = s._pop()
+    module = s._pop()
+    if type(module) is not str or type(name) is not str:
+        raise CorruptFileError("the pickle names a global with something else than strings")
+    s._push(s._global(module, name))
+
+
+@_op(b"i")  # INST
+def _inst(s: Scanner) -> None:
+    module = s._text(s._line(), "module")
+    name = s._text(s._line(), "global")
+    func = s._global(module, name)
+    s._push(s._call(func, tuple(s._pop_mark())))
+
+
+@_op(b"o")  # OBJ
+def _obj(s: Scanner) -> None:
+    items = s._pop_mark()
+    if not items:
+        raise CorruptFileError("the pickle data has an OBJ opcode without a class")
+    s._push(s._call(items[0], tuple(items[1:])))
+
+
+@_op(b"R")  # REDUCE
+def _reduce(s: Scanner) -> None:
+    args = s._pop()
+    func = s._pop()
+    s._push(s._call(func, args))
+
+
+@_op(b"\x81")  # NEWOBJ
+def _newobj(s: Scanner) -> None:
+    s._pop()
+    s._push(_new(s._pop()))
+
+
+@_op(b"\x92")  # NEWOBJ_EX
+def _newobj_ex(s: Scanner) -> None:
+    s._pop()
+    s._pop()
+    s._push(_new(s._pop()))
+
+
+def _new(cls: Any) -> Any:
+    if isinstance(cls, _Global) and cls.role == "joblib":
+        return _Pending("joblib")
+    return OPAQUE
+
+
+@_op(b"b")  # BUILD
+def _build(s: Scanner) -> None:
+    state = s._pop()
+    s._build(s._top(), state)
+
+
+@_op(b"\x82")  # EXT1
+def _ext1(s: Scanner) -> None:
+    _extension(s, s._read(1)[0])
+
+
+@_op(b"\x83")  # EXT2
+def _ext2(s: Scanner) -> None:
+    _extension(s, struct.unpack("<H", s._read(2))[0])
+
+
+@_op(b"\x84")  # EXT4
+def _ext4(s: Scanner) -> None:
+    _extension(s, struct.unpack("<i", s._read(4))[0])
+
+
+def _extension(s: Scanner, code: int) -> None:
+    s.untrusted[f"copyreg extension code {code}"] = None
+    s._push(OPAQUE)
+
+
+@_op(b"P")  # PERSID
+def _persid(s: Scanner) -> None:
+    raise CorruptFileError("the pickle data refers to persistent objects (never in brinery's)")
+
+
+_DISPATCH[b"Q"[0]] = _persid  # BINPERSID
+
