@@ -90,8 +90,9 @@ class DtypeDescription:
         if self.kind in names:
             return f"{names[self.kind]}{self.itemsize * 8}"
         if self.kind in "Mm":
-            return ("datetime64" if self.kind == "M" else "timedelta64") + self.dtype_str[4:]
-        return {"S": "bytes", "U": "str", "V": "void"}[self.kind] + str(self.itemsize * 8)
+            return ("datetime64" if self.kind == "M" else "timedelta64") + self.dtype_str[3:]
+        bits = str(self.itemsize * 8) if self.itemsize else ""
+        return {"S": "bytes", "U": "str", "V": "void"}[self.kind] + bits
 
 
 @dataclasses.dataclass(frozen=True)

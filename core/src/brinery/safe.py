@@ -48,6 +48,7 @@ from .safe_globals import (
     BUILTIN,
     DEFAULT_TRUSTED,
     DTYPE,
+    FROMBUFFER,
     MASKED_ARRAY,
     REBUILD_ARRAY,
     REBUILD_IN_BAND,
@@ -287,6 +288,8 @@ class SafeUnpickler(_PurePythonUnpickler):  # type: ignore[misc]
             return safe_numpy.scalar(args, self._dtypes)
         if role == RECONSTRUCT:
             return safe_numpy.array_token(args, self._types)
+        if role == FROMBUFFER:
+            return safe_numpy.frombuffer(args, self._dtypes)
         if role == REBUILD_ARRAY:
             return safe_numpy.rebuild_array(args, self._dtypes)
         if role == REBUILD_IN_BAND:

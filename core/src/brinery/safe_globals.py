@@ -25,9 +25,10 @@ MASKED_ARRAY = "masked_array"
 DTYPE = "dtype"
 SCALAR = "scalar"
 RECONSTRUCT = "reconstruct"  # numpy's own array pickles: _reconstruct, then BUILD
+FROMBUFFER = "frombuffer"  # numpy's own array pickles at protocol 5: _frombuffer(data, ...)
 ARRAY_CLASS = "class"  # named as an array's class; calling it is untrusted
 RECORD = "record"  # numpy.record: a recarray's item type, named in its dtype
-BUILTIN = "builtin"  # complex, set, frozenset, bytearray, _codecs.encode
+BUILTIN = "builtin"  # complex, set, frozenset, bytearray, bytes, _codecs.encode
 
 ROLES: dict[Global, str] = {
     ("brinery.rebuild", "array"): REBUILD_ARRAY,
@@ -39,6 +40,8 @@ ROLES: dict[Global, str] = {
     ("numpy.core.multiarray", "scalar"): SCALAR,
     ("numpy._core.multiarray", "_reconstruct"): RECONSTRUCT,
     ("numpy.core.multiarray", "_reconstruct"): RECONSTRUCT,
+    ("numpy._core.numeric", "_frombuffer"): FROMBUFFER,
+    ("numpy.core.numeric", "_frombuffer"): FROMBUFFER,
     ("numpy", "ndarray"): ARRAY_CLASS,
     ("numpy", "memmap"): ARRAY_CLASS,
     ("numpy.ma", "MaskedArray"): ARRAY_CLASS,
@@ -55,6 +58,7 @@ ROLES: dict[Global, str] = {
     ("builtins", "set"): BUILTIN,
     ("builtins", "frozenset"): BUILTIN,
     ("builtins", "bytearray"): BUILTIN,
+    ("builtins", "bytes"): BUILTIN,
     ("_codecs", "encode"): BUILTIN,
 }
 

@@ -94,6 +94,10 @@ class Dtypes:
             found = self._built.get(id(value))
             if found is not None and found[0] is value:
                 return value
+        if value is OBJECT_DTYPE:
+            raise CorruptFileError(
+                "the file describes an array of objects where brinery writes raw memory"
+            )
         raise CorruptFileError(f"the file gives {describe(value)} where a dtype belongs")
 
 
@@ -206,6 +210,36 @@ def build_array(token: ArrayToken, state: Any, dtypes: Dtypes) -> np.ndarray:
     return result if token.cls is np.ndarray else result.view(token.cls)
 
 
+def frombuffer(args: tuple[Any, ...], dtypes: Dtypes) -> np.ndarray:
+    """numpy's ``_frombuffer(data, dtype, shape, order)`` (its protocol 5 pickles)."""
+    if len(args) not in (4, 5) or args[3] not in ("C", "F", "K") or type(args[3]) is not str:
+        raise CorruptFileError("the file calls numpy's _frombuffer with arguments it never writes")
+    data, dtype, shape, order = args[:4]
+    axes = args[4] if len(args) == 5 else None
+    if (order == "K") != (axes is not None) or axes is not None and (
+        type(axes) is not tuple or sorted(axes) != list(range(len(shape)))
+        or not all(type(axis) is int for axis in axes)
+    ):
+        raise CorruptFileError("the file calls numpy's _frombuffer with an invalid axis order")
+    if not isinstance(data, (bytes, bytearray, np.ndarray)):
+        raise CorruptFileError(f"an array whose data is {describe(data)}")
+    checked, _, _ = rebuild.checked_description(dtypes.resolve(dtype), (), "C")
+    count = element_count(shape, checked.itemsize)
+    memory = data if isinstance(data, np.ndarray) else np.frombuffer(data, dtype=np.uint8)
+    if memory.dtype != np.uint8 or memory.ndim != 1:
+        raise CorruptFileError("an array whose data is not a byte buffer")
+    if memory.nbytes != count * checked.itemsize:
+        raise CorruptFileError(
+            f"an array of {count} elements of {checked.itemsize} bytes whose data has "
+            f"{memory.nbytes} bytes"
+        )
+    if axes is None:
+        return rebuild.view_of(memory, checked, shape, order)
+    # numpy's K order: the memory in C order of the stored shape, then its axes permuted
+    result: np.ndarray = rebuild.view_of(memory, checked, shape, "C").transpose(axes)
+    return result
+
+
 def rebuild_array(args: tuple[Any, ...], dtypes: Dtypes) -> np.ndarray:
     if len(args) != 4 or type(args[2]) is not str or type(args[3]) is not bool:
         raise CorruptFileError("the file calls brinery.rebuild.array with invalid arguments")
@@ -309,6 +343,9 @@ def builtin(func: Any, args: tuple[Any, ...]) -> Any:
             return func()
         if len(args) == 1 and type(args[0]) is list:
             return func(args[0])
+    elif func is bytes:
+        if args == ():
+            return b""  # empty bytes at protocols 0-2
     elif func is bytearray:
         if args == ():
             return bytearray()

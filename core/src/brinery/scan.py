@@ -35,6 +35,7 @@ from .safe import MAX_NESTING, ByteAccount
 from .safe_globals import (
     ARRAY_CLASS,
     DTYPE,
+    FROMBUFFER,
     JOBLIB_OLD_WRAPPERS,
     JOBLIB_WRAPPER,
     JOBLIB_WRAPPER_MODULES,
@@ -51,8 +52,12 @@ from .safe_globals import (
 KEPT_BYTES = 256
 #: Items of a tuple or dict kept as data (a structured dtype's fields); past that, opaque.
 KEPT_ITEMS = 8192
+#: Tuples in tuples kept as data (a dtype state's fields); deeper ones are opaque.
+KEPT_DEPTH = 8
 #: A text opcode's line: longer ones are read through in pieces and dropped.
 LINE_PIECE = 1 << 16
+#: Frames (protocol 4) up to this size are read whole; pickle writes 64 KiB ones.
+FRAME_KEPT = 1 << 20
 _PIECE = 1 << 20
 
 
@@ -173,6 +178,9 @@ class Scanner:
         self._metastack: list[list[Any]] = []
         self._memo: dict[int, Any] = {}
         self._proto = 0
+        self._depths: dict[int, tuple[tuple[Any, ...], int]] = {}  # tuples in tuples
+        self._frame = b""  # the current protocol 4 frame, and how far it was read
+        self._frame_at = 0
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -180,17 +188,22 @@ class Scanner:
         """Read the pickle to its ``STOP``."""
         dispatch = _DISPATCH
         while True:
-            code = self._stream.read(1)
-            if not code:
-                raise TruncatedFileError("the pickle data ends before its STOP opcode")
-            self._account.claim(1, "opcode")
-            handler = dispatch.get(code[0])
+            code = self._read(1)[0]
+            handler = dispatch.get(code)
             if handler is None:
-                raise CorruptFileError(f"the pickle data has an unknown opcode {code[0]:#04x}")
+                raise CorruptFileError(f"the pickle data has an unknown opcode {code:#04x}")
             if handler(self):
                 return
 
     def _read(self, size: int) -> bytes:
+        """``size`` bytes: from the current frame (protocol 4's, read whole), then the stream."""
+        if self._frame_at < len(self._frame):
+            data = self._frame[self._frame_at : self._frame_at + size]
+            self._frame_at += len(data)
+            return data if len(data) == size else data + self._read_stream(size - len(data))
+        return self._read_stream(size)
+
+    def _read_stream(self, size: int) -> bytes:
         self._account.claim(size, "piece of pickle data")
         data: bytes = self._stream.read(size)
         if len(data) != size:
@@ -198,6 +211,13 @@ class Scanner:
                 f"the pickle data ends {size - len(data)} bytes before what it declares"
             )
         return data
+
+    def _start_frame(self, size: int) -> None:
+        """A ``FRAME``: its bytes are read at once (one read per frame, not per opcode); an
+        unusually large one is only a hint."""
+        if size <= FRAME_KEPT and self._frame_at >= len(self._frame):
+            self._frame = self._read_stream(size)
+            self._frame_at = 0
 
     def _skip(self, size: int) -> None:
         left = size
@@ -229,6 +249,12 @@ class Scanner:
         return None
 
     def _readline(self) -> bytes:
+        if self._frame_at < len(self._frame):
+            end = self._frame.find(b"\n", self._frame_at, self._frame_at + LINE_PIECE)
+            stop = end + 1 if end >= 0 else min(len(self._frame), self._frame_at + LINE_PIECE)
+            line = self._frame[self._frame_at : stop]
+            self._frame_at = stop
+            return line
         line: bytes = self._stream.readline(LINE_PIECE)
         self._account.claim(len(line), "text line")
         return line
@@ -313,6 +339,9 @@ class Scanner:
             self._array_info(args, in_pickle=True)
         elif func.role == RECONSTRUCT:
             return _Pending("reconstruct")
+        elif func.role == FROMBUFFER:
+            if len(args) == 4 and all(map(_known_data, args[1:])):
+                self._add_array(_description(args[1]), args[2], args[3], True)
         elif func.label == "_codecs.encode" and len(args) == 2 and type(args[0]) is str:
             return args[0].encode("latin1", "replace")  # bytes at protocols 0-2 (short: kept)
         return OPAQUE
@@ -400,17 +429,23 @@ class Scanner:
         self._memo[key] = self._top()
 
     def _tuple(self, items: list[Any]) -> Any:
-        if len(items) > KEPT_ITEMS or _depth(items) > 8:
+        """A tuple of symbols, kept while small and shallow (a dtype state, a shape)."""
+        if len(items) > KEPT_ITEMS:
             return OPAQUE
-        return tuple(items)
+        depth = 1
+        for item in items:
+            if type(item) is tuple:
+                depth = max(depth, self._depths.get(id(item), (item, 1))[1] + 1)
+        if depth > KEPT_DEPTH:
+            return OPAQUE
+        made = tuple(items)
+        if depth > 1:
+            self._depths[id(made)] = (made, depth)
+        return made
 
 
 def _known_data(value: Any) -> bool:
     return value is not OPAQUE and not isinstance(value, (_Blob, _Pending))
-
-
-def _depth(items: list[Any]) -> int:
-    return 1 + max((_depth(list(item)) for item in items if type(item) is tuple), default=0)
 
 
 def _description(value: Any) -> DtypeDescription | None:
@@ -467,9 +502,9 @@ def _proto(s: Scanner) -> None:
         raise CorruptFileError(f"the pickle uses protocol {s._proto}, which does not exist")
 
 
-@_op(b"\x95")  # FRAME: a length hint; the bytes follow as usual
+@_op(b"\x95")  # FRAME
 def _frame(s: Scanner) -> None:
-    s._read(8)
+    s._start_frame(struct.unpack("<Q", s._read(8))[0])
 
 
 @_op(b".")  # STOP
