@@ -342,6 +342,15 @@ class Scanner:
         elif func.role == FROMBUFFER:
             if len(args) == 4 and all(map(_known_data, args[1:])):
                 self._add_array(_description(args[1]), args[2], args[3], True)
+            elif len(args) == 5 and args[3] == "K" and all(map(_known_data, args[1:])):
+                axes, shape = args[4], args[2]  # numpy's 'K' order: C order, axes permuted
+                if type(axes) is tuple and type(shape) is tuple and sorted(axes) == list(
+                    range(len(shape))
+                ):
+                    self._add_array(_description(args[1]), shape, "C", True)
+                    info = self.arrays.pop()
+                    final = tuple(shape[axis] for axis in axes)
+                    self.arrays.append(dataclasses.replace(info, shape=final, order="K"))
         elif func.label == "_codecs.encode" and len(args) == 2 and type(args[0]) is str:
             return args[0].encode("latin1", "replace")  # bytes at protocols 0-2 (short: kept)
         return OPAQUE
