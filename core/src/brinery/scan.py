@@ -19,6 +19,7 @@ from __future__ import annotations
 import _compat_pickle
 import codecs
 import dataclasses
+import io
 import struct
 from collections.abc import Callable
 from typing import Any
@@ -175,12 +176,12 @@ class Scanner:
         self.untrusted: dict[str, None] = {} if untrusted is None else untrusted
         self.arrays: list[ArrayInfo] = [] if arrays is None else arrays
         self._stack: list[Any] = []
+        self._push = self._stack.append  # (the current stack's: MARK starts a new one)
         self._metastack: list[list[Any]] = []
         self._memo: dict[int, Any] = {}
         self._proto = 0
         self._depths: dict[int, tuple[tuple[Any, ...], int]] = {}  # tuples in tuples
-        self._frame = b""  # the current protocol 4 frame, and how far it was read
-        self._frame_at = 0
+        self._frame = io.BytesIO()  # the current protocol 4 frame
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -188,20 +189,19 @@ class Scanner:
         """Read the pickle to its ``STOP``."""
         dispatch = _DISPATCH
         while True:
-            code = self._read(1)[0]
-            handler = dispatch.get(code)
+            code = self._frame.read(1) or self._read_stream(1)
+            handler = dispatch.get(code[0])
             if handler is None:
-                raise CorruptFileError(f"the pickle data has an unknown opcode {code:#04x}")
+                raise CorruptFileError(f"the pickle data has an unknown opcode {code[0]:#04x}")
             if handler(self):
                 return
 
     def _read(self, size: int) -> bytes:
         """``size`` bytes: from the current frame (protocol 4's, read whole), then the stream."""
-        if self._frame_at < len(self._frame):
-            data = self._frame[self._frame_at : self._frame_at + size]
-            self._frame_at += len(data)
-            return data if len(data) == size else data + self._read_stream(size - len(data))
-        return self._read_stream(size)
+        data: bytes = self._frame.read(size)
+        if len(data) == size:
+            return data
+        return data + self._read_stream(size - len(data))
 
     def _read_stream(self, size: int) -> bytes:
         self._account.claim(size, "piece of pickle data")
@@ -215,9 +215,8 @@ class Scanner:
     def _start_frame(self, size: int) -> None:
         """A ``FRAME``: its bytes are read at once (one read per frame, not per opcode); an
         unusually large one is only a hint."""
-        if size <= FRAME_KEPT and self._frame_at >= len(self._frame):
-            self._frame = self._read_stream(size)
-            self._frame_at = 0
+        if size <= FRAME_KEPT and self._frame.tell() >= len(self._frame.getbuffer()):
+            self._frame = io.BytesIO(self._read_stream(size))
 
     def _skip(self, size: int) -> None:
         left = size
@@ -249,15 +248,12 @@ class Scanner:
         return None
 
     def _readline(self) -> bytes:
-        if self._frame_at < len(self._frame):
-            end = self._frame.find(b"\n", self._frame_at, self._frame_at + LINE_PIECE)
-            stop = end + 1 if end >= 0 else min(len(self._frame), self._frame_at + LINE_PIECE)
-            line = self._frame[self._frame_at : stop]
-            self._frame_at = stop
+        line: bytes = self._frame.readline(LINE_PIECE)
+        if line.endswith(b"\n") or len(line) == LINE_PIECE:
             return line
-        line: bytes = self._stream.readline(LINE_PIECE)
-        self._account.claim(len(line), "text line")
-        return line
+        rest: bytes = self._stream.readline(LINE_PIECE - len(line))
+        self._account.claim(len(rest), "text line")
+        return line + rest
 
     def _text(self, line: bytes | None, what: str) -> str:
         if line is None or len(line) > KEPT_BYTES:
@@ -268,9 +264,6 @@ class Scanner:
             raise CorruptFileError(f"the pickle names a {what} that is not text") from None
 
     # -- the stack -------------------------------------------------------------------------
-
-    def _push(self, value: Any) -> None:
-        self._stack.append(value)
 
     def _pop(self) -> Any:
         if not self._stack:
@@ -287,12 +280,14 @@ class Scanner:
             raise CorruptFileError(f"the pickle nests more than {MAX_NESTING} levels deep")
         self._metastack.append(self._stack)
         self._stack = []
+        self._push = self._stack.append
 
     def _pop_mark(self) -> list[Any]:
         if not self._metastack:
             raise CorruptFileError("the pickle data has no MARK where it needs one")
         items = self._stack
         self._stack = self._metastack.pop()
+        self._push = self._stack.append
         return items
 
     # -- globals and calls -----------------------------------------------------------------
@@ -496,7 +491,7 @@ def _op(code: bytes) -> Callable[[_Handler], _Handler]:
 
 
 def _push_const(code: bytes, value: Any) -> None:
-    _DISPATCH[code[0]] = lambda scanner: scanner._push(value)
+    _DISPATCH[code[0]] = lambda scanner: scanner._push(value)  # type: ignore[func-returns-value]
 
 
 _push_const(b"N", None)
@@ -629,7 +624,8 @@ def _binunicode(s: Scanner) -> None:
 
 @_op(b"\x8c")  # SHORT_BINUNICODE
 def _short_binunicode(s: Scanner) -> None:
-    s._push(_decoded(s._data(s._length(1))))
+    value = _decoded(s._read(s._read(1)[0]))  # at most 255 bytes: kept
+    s._push(value)
 
 
 @_op(b"\x8d")  # BINUNICODE8
@@ -721,7 +717,8 @@ def _empty_tuple(s: Scanner) -> None:
 
 @_op(b"t")
 def _tuple(s: Scanner) -> None:
-    s._push(s._tuple(s._pop_mark()))
+    made = s._tuple(s._pop_mark())  # (popping the mark changes the stack _push appends to)
+    s._push(made)
 
 
 @_op(b"\x85")
@@ -828,7 +825,10 @@ def _get(s: Scanner) -> None:
 
 @_op(b"h")  # BINGET
 def _binget(s: Scanner) -> None:
-    s._memo_get(s._read(1)[0])
+    try:
+        s._push(s._memo[s._read(1)[0]])
+    except KeyError:
+        raise CorruptFileError("the pickle data refers to a memo entry it never made") from None
 
 
 @_op(b"j")  # LONG_BINGET
@@ -853,7 +853,9 @@ def _long_binput(s: Scanner) -> None:
 
 @_op(b"\x94")  # MEMOIZE
 def _memoize(s: Scanner) -> None:
-    s._memo_put(len(s._memo))
+    if not s._stack:
+        raise CorruptFileError("the pickle data memoizes from an empty stack")
+    s._memo[len(s._memo)] = s._stack[-1]
 
 
 def _memo_index(line: bytes | None) -> int:
@@ -886,7 +888,8 @@ def _inst(s: Scanner) -> None:
     module = s._text(s._line(), "module")
     name = s._text(s._line(), "global")
     func = s._global(module, name)
-    s._push(s._call(func, tuple(s._pop_mark())))
+    made = s._call(func, tuple(s._pop_mark()))
+    s._push(made)
 
 
 @_op(b"o")  # OBJ
@@ -894,7 +897,8 @@ def _obj(s: Scanner) -> None:
     items = s._pop_mark()
     if not items:
         raise CorruptFileError("the pickle data has an OBJ opcode without a class")
-    s._push(s._call(items[0], tuple(items[1:])))
+    made = s._call(items[0], tuple(items[1:]))
+    s._push(made)
 
 
 @_op(b"R")  # REDUCE
