@@ -99,7 +99,7 @@ HOSTILE_STATES = {
     "not a tuple": ({"a": 1}, "a state of dict where numpy writes an 8- or 9-tuple"),
     "unknown version": (_state(version=7), "an unknown dtype state version"),
     "byte order": (_state(order="x"), "a state whose byte order, size or flags"),
-    "metadata of objects": (_state() + ({"f": object()},), "dtype metadata that is not plain"),
+    "metadata of objects": ((*_state(), {"f": object()}), "dtype metadata that is not plain"),
 }
 
 

@@ -216,9 +216,13 @@ def frombuffer(args: tuple[Any, ...], dtypes: Dtypes) -> np.ndarray:
         raise CorruptFileError("the file calls numpy's _frombuffer with arguments it never writes")
     data, dtype, shape, order = args[:4]
     axes = args[4] if len(args) == 5 else None
-    if (order == "K") != (axes is not None) or axes is not None and (
-        type(axes) is not tuple or sorted(axes) != list(range(len(shape)))
-        or not all(type(axis) is int for axis in axes)
+    if (order == "K") != (axes is not None) or (
+        axes is not None
+        and (
+            type(axes) is not tuple
+            or not all(type(axis) is int for axis in axes)
+            or sorted(axes) != list(range(len(shape)))
+        )
     ):
         raise CorruptFileError("the file calls numpy's _frombuffer with an invalid axis order")
     if not isinstance(data, (bytes, bytearray, np.ndarray)):

@@ -491,7 +491,7 @@ def _op(code: bytes) -> Callable[[_Handler], _Handler]:
 
 
 def _push_const(code: bytes, value: Any) -> None:
-    _DISPATCH[code[0]] = lambda scanner: scanner._push(value)  # type: ignore[func-returns-value]
+    _DISPATCH[code[0]] = lambda scanner: scanner._push(value)
 
 
 _push_const(b"N", None)
