@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import cmath
 import io
+import json
 import math
+import subprocess
+import sys
 import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -283,3 +286,61 @@ def joblib_object() -> dict[str, Any]:
         "e": np.empty((0, 3)),
         "z": np.array(7.5),
     }
+
+
+class LimitedLoad(NamedTuple):
+    """What a load did in a child process under a 1 GiB address-space limit."""
+
+    error: str | None  # the exception's type name (None: it loaded)
+    message: str
+    grew: int  # bytes the resident set grew by during the load (its high-water mark)
+
+
+_LIMITED_LOAD = """
+import io, json, resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+import brinery
+
+class Pipe(io.RawIOBase):  # a file that says nothing of its size and cannot seek
+    def __init__(self, path):
+        self._file = open(path, "rb", buffering=0)
+    def readable(self):
+        return True
+    def readinto(self, buffer):
+        return self._file.readinto(buffer)
+
+path, kwargs = sys.argv[1], json.loads(sys.argv[2])
+source = Pipe(path) if kwargs.pop("pipe", False) else path
+brinery.compressors()  # the plugins load before the measure starts
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    brinery.load(source, **kwargs)
+    error, message = None, ""
+except BaseException as caught:
+    error, message = type(caught).__name__, str(caught)
+grew = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024
+print(json.dumps([error, message, grew]))
+"""
+
+
+@pytest.fixture
+def load_limited(tmp_path: Any) -> Callable[..., LimitedLoad]:
+    """Load ``data`` in a child process whose address space is limited to 1 GiB (so a hostile
+    file's allocations fail there, not in the test run), with a timeout; ``pipe=True`` reads it
+    through a file that cannot tell its size.  Other keywords go to ``brinery.load``."""
+
+    def load(data: bytes, timeout: float = 120, **kwargs: Any) -> LimitedLoad:
+        path = tmp_path / "hostile.bin"
+        path.write_bytes(data)
+        child = subprocess.run(
+            [sys.executable, "-c", _LIMITED_LOAD, str(path), json.dumps(kwargs)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        assert child.returncode == 0, child.stderr
+        error, message, grew = json.loads(child.stdout)
+        return LimitedLoad(error, message, grew)
+
+    return load

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
@@ -181,3 +182,94 @@ def test_readers_see_the_old_or_the_new_object_while_a_writer_replaces_it(
     assert writer.returncode == 0
     assert min(seen) >= 1, seen
     assert [name for name in os.listdir(tmp_path) if TEMPORARY_MARKER in name] == []
+
+
+# -- what the replaced file was: its permission bits, a symbolic link ----------------------------
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.lstat().st_mode)
+
+
+@pytest.mark.parametrize("mode", [0o600, 0o640, 0o444, 0o755])
+def test_dump_keeps_the_permission_bits_of_the_file_it_replaces(
+    mode: int, old_file: tuple[Path, bytes]
+) -> None:
+    """A file of secrets made 0600 stays 0600 (it became 0644, world-readable)."""
+    path, _ = old_file
+    path.chmod(mode)
+    brinery.dump({"version": "new"}, path)
+    assert _mode(path) == mode
+    assert brinery.load(path) == {"version": "new"}
+
+
+def test_a_new_file_gets_the_mode_open_gives(tmp_path: Path) -> None:
+    umask = os.umask(0o027)
+    try:
+        brinery.dump({"version": "new"}, tmp_path / "new.pkl")
+    finally:
+        os.umask(umask)
+    assert _mode(tmp_path / "new.pkl") == 0o640
+
+
+def test_a_dump_through_a_symbolic_link_replaces_its_target(
+    old_file: tuple[Path, bytes], tmp_path: Path
+) -> None:
+    """The link stays a link, to the same file, which holds the new object and keeps its mode;
+    the temporary file is made next to the target, not next to the link."""
+    path, _ = old_file
+    path.chmod(0o600)
+    links = tmp_path / "links"
+    links.mkdir()
+    link = links / "current.pkl"
+    link.symlink_to(os.path.relpath(path, links))
+    brinery.dump({"version": "new"}, link)
+    assert link.is_symlink()
+    assert os.readlink(link) == os.path.relpath(path, links)
+    assert brinery.load(path) == {"version": "new"}
+    assert _mode(path) == 0o600
+    assert sorted(os.listdir(links)) == ["current.pkl"]
+    assert sorted(os.listdir(tmp_path)) == ["links", "model.pkl"]
+
+
+def test_a_killed_dump_through_a_symbolic_link_leaves_its_temporary_next_to_the_target(
+    old_file: tuple[Path, bytes], tmp_path: Path
+) -> None:
+    path, before = old_file
+    links = tmp_path / "links"
+    links.mkdir()
+    (links / "current.pkl").symlink_to(path)
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, brinery\n"
+            "class Slow:\n"
+            "    def __reduce__(self):\n"
+            "        print('dumping', flush=True)\n"
+            "        import time; time.sleep(60)\n"
+            "brinery.dump(Slow(), sys.argv[1])\n",
+            str(links / "current.pkl"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "dumping"
+        left = sorted(os.listdir(tmp_path))
+    finally:
+        child.kill()
+        child.wait(timeout=60)
+    assert len(left) == 3, left
+    assert left[0].startswith(f".model.pkl{TEMPORARY_MARKER}"), left
+    assert left[1:] == ["links", "model.pkl"]
+    assert path.read_bytes() == before
+
+
+def test_a_dump_through_a_dangling_symbolic_link_creates_its_target(tmp_path: Path) -> None:
+    link = tmp_path / "link.pkl"
+    link.symlink_to("target.pkl")
+    brinery.dump({"version": "new"}, link)
+    assert link.is_symlink()
+    assert brinery.load(tmp_path / "target.pkl") == {"version": "new"}

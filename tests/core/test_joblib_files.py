@@ -54,7 +54,8 @@ def test_joblib_object_arrays_of_untrusted_types_are_refused(tmp_path: Path) -> 
         brinery.load(path, trusted=[])
     assert caught.value.types == ["datetime.date"]
     loaded = brinery.load(path, trusted=["datetime.date"])
-    assert loaded["o"].dtype == object and list(loaded["o"]) == [datetime.date(2024, 1, 2), None]
+    assert loaded["o"].dtype == object
+    assert list(loaded["o"]) == [datetime.date(2024, 1, 2), None]
 
 
 # -- files written here by the installed joblib --------------------------------------------------

@@ -264,7 +264,7 @@ def test_build_on_a_trusted_function_is_refused() -> None:
     from brinery import rebuild
 
     code = rebuild.array.__code__
-    with pytest.raises(brinery.CorruptFileError, match="sets the state of brinery.rebuild.array"):
+    with pytest.raises(brinery.CorruptFileError, match=r"state of brinery\.rebuild\.array"):
         brinery.load(_stream(payload), trusted=[])
     assert rebuild.array.__code__ is code
 
@@ -272,7 +272,7 @@ def test_build_on_a_trusted_function_is_refused() -> None:
 def test_new_objects_of_default_types_are_refused() -> None:
     """NEWOBJ only creates the caller's trusted types (numpy's go through brinery.rebuild)."""
     payload = b"\x80\x04\x8c\x08numpy.ma\x8c\x0bMaskedArray\x93)\x81."
-    with pytest.raises(brinery.CorruptFileError, match="creates numpy.ma.MaskedArray directly"):
+    with pytest.raises(brinery.CorruptFileError, match=r"creates numpy\.ma\.MaskedArray directly"):
         brinery.load(_stream(payload), trusted=[])
 
 
@@ -281,7 +281,7 @@ def test_calls_with_arguments_brinery_never_writes_are_refused() -> None:
         b"\x80\x04\x8c\x16numpy._core.multiarray\x8c\x06scalar\x93"
         b"\x8c\x05numpy\x8c\x05dtype\x93\x8c\x02O8\x85R\x8c\x01x\x86R."
     )
-    with pytest.raises(brinery.CorruptFileError, match="numpy scalar from something else than bytes"):
+    with pytest.raises(brinery.CorruptFileError, match="a numpy scalar from something else"):
         brinery.load(_stream(payload), trusted=[])
 
 

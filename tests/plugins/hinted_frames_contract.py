@@ -203,3 +203,94 @@ def test_the_tool_lists_every_frame_of_a_many_frames_file(
     assert data_frames >= 4
     assert skippable == data_frames - 1
     codec.check_frame_listing(program, path, data_frames, skippable)
+
+
+# -- hints from a hostile file: believed only as far as the frame limit, the file and max_bytes --
+
+#: A hinted frame may announce at most this (a file written with bigger frames is damaged).
+FRAME_LIMIT = 64 << 20
+
+
+def _lying_hints(name: str, uncompressed: int, compressed: int | None = None) -> bytes:
+    """A first frame holding ``PROTO 4``, then 8 frames of 100 bytes, each announced by a hint
+    that says they hold ``uncompressed`` bytes (and take ``compressed``, if given)."""
+    compressor = brinery.compressors()[name]
+    first = b"".join(compressor.compress_frame(compressor.default_level, b"\x80\x04"))
+    frame = b"".join(compressor.compress_frame(compressor.default_level, b"\x95" * 100))
+    hint = compressor.frame_hint(len(frame) if compressed is None else compressed, uncompressed)
+    return first + (hint + frame) * 8
+
+
+@pytest.mark.parametrize("threads", [1, 4])
+def test_hints_announcing_gigabytes_are_refused_in_bounded_memory(
+    threads: int, codec: HintedFramesCodec, load_limited: Any
+) -> None:
+    """Hints announcing 1 GiB frames were believed (1 GiB zero-filled per thread: 3.1 GB with 1
+    thread, 8.2 GB with 4): they are refused before anything is allocated."""
+    data = _lying_hints(codec.name, 1 << 30)
+    load = load_limited(data, threads=threads)
+    assert load.error == "CorruptFileError", load
+    assert load.message.startswith(f"a {codec.name} frame hint announces ")
+    assert load.message.endswith(
+        f" compressed and 1073741824 uncompressed bytes, more than a frame may hold "
+        f"({FRAME_LIMIT}): the hint is damaged"
+    )
+    assert load.grew < 32 << 20, load
+
+
+@pytest.mark.parametrize("threads", [1, 4])
+def test_hints_up_to_the_frame_limit_that_lie_take_no_memory_ahead(
+    threads: int, codec: HintedFramesCodec, load_limited: Any
+) -> None:
+    """Frames of 100 bytes announced as 64 MiB: each thread's frame buffer is reserved, not
+    filled (np.empty), so the lie costs no memory; the frame's size is what is reported."""
+    load = load_limited(_lying_hints(codec.name, FRAME_LIMIT), threads=threads)
+    assert load.error == "CorruptFileError", load
+    assert load.message == (
+        f"{codec.name} frame 2: it does not match its hint (100 of {FRAME_LIMIT} bytes, 0 bytes "
+        "after it)"
+    )
+    assert load.grew < 32 << 20, load
+
+
+@pytest.mark.parametrize("threads", [1, 4])
+def test_a_hint_is_held_to_what_max_bytes_still_allows(
+    threads: int, codec: HintedFramesCodec
+) -> None:
+    data = _lying_hints(codec.name, FRAME_LIMIT)
+    with pytest.raises(brinery.SizeLimitError) as caught:
+        brinery.load(io.BytesIO(data), threads=threads, max_bytes=1 << 20)
+    assert str(caught.value).startswith(
+        f"the {codec.name} data decompresses to more than max_bytes=1048576 bytes: a frame hint "
+        "at byte "
+    )
+    assert str(caught.value).endswith(f" of the file announces {FRAME_LIMIT} bytes after 2")
+
+
+def test_a_hint_announcing_more_than_the_file_holds_is_truncation(
+    codec: HintedFramesCodec,
+) -> None:
+    """A frame of 60 MiB announced in a file of a few hundred bytes: refused before it is read
+    (the file says how much it holds)."""
+    data = _lying_hints(codec.name, 1 << 20, compressed=60 << 20)
+    hint_at = data.index(brinery.compressors()[codec.name].frame_hint(60 << 20, 1 << 20))
+    with pytest.raises(brinery.TruncatedFileError) as caught:
+        brinery.load(io.BytesIO(data))
+    assert str(caught.value) == (
+        f"a {codec.name} frame hint at byte {hint_at} of the file announces a frame of "
+        f"{60 << 20} bytes, where only {len(data) - hint_at - 28} follow: the file is truncated "
+        "or the hint damaged"
+    )
+
+
+def test_a_hinted_frame_from_a_pipe_is_read_as_it_comes(
+    codec: HintedFramesCodec, load_limited: Any
+) -> None:
+    """From a pipe, which does not say how much follows, the 60 MiB a hint announces are read in
+    pieces that grow with what came, never allocated ahead."""
+    data = _lying_hints(codec.name, 1 << 20, compressed=60 << 20)
+    load = load_limited(data, pipe=True)
+    assert load.error == "TruncatedFileError", load
+    assert load.message.startswith(f"the data ends in the middle of {codec.name} frame 2 (")
+    assert f" of {60 << 20} bytes, at byte " in load.message
+    assert load.grew < 16 << 20, load

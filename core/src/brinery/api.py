@@ -400,7 +400,9 @@ def _read(source: Source, reading: Reading, path: str | None = None) -> Any:
         raise UnsupportedVersionError(f"the data {PRE_0_10_MESSAGE}")
     compressor = _detect(head)
     if type(compressor).open_reader is Compressor.open_reader:
-        with FrameReader(source, compressor, threads=reading.threads) as frames:
+        with FrameReader(
+            source, compressor, threads=reading.threads, max_bytes=reading.max_bytes
+        ) as frames:
             try:
                 value = _read_inner(frames, compressor, reading)
             except Exception as error:

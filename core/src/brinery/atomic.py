@@ -3,8 +3,12 @@
 The new content goes to a temporary file in the same folder (so ``os.replace`` is a rename on one
 file system), which is flushed and ``fsync``-ed before it replaces the target.  Any failure
 removes the temporary file.  Its name starts with ``.`` and contains ``.brinery-tmp-`` so that
-one left behind by a killed process is recognisable.  It is created with mode 0o666 filtered by
-the umask, as ``open()`` would create the target, not ``mkstemp``'s 0o600.
+one left behind by a killed process is recognisable.
+
+The new file keeps the permission bits of the file it replaces (a ``0o600`` file of secrets
+stays ``0o600``); a new file gets mode 0o666 filtered by the umask, as ``open()`` would create
+it, not ``mkstemp``'s 0o600.  A symbolic link is followed: the file it points to is replaced,
+next to which the temporary file is made, and the link stays a link.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import stat
 from collections.abc import Iterator
 from typing import IO
 
@@ -21,12 +26,15 @@ TEMPORARY_MARKER = ".brinery-tmp-"
 @contextlib.contextmanager
 def replacing(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
     """Yield a binary file whose content replaces ``path`` when the block succeeds."""
-    target = os.fspath(path)
-    folder, name = os.path.split(os.path.abspath(target))
+    target = os.path.realpath(path)
+    folder, name = os.path.split(target)
     temporary = os.path.join(folder, f".{name}{TEMPORARY_MARKER}{secrets.token_hex(4)}")
+    mode = _kept_mode(target)
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with open(descriptor, "wb", buffering=1 << 20) as file:
+            if mode is not None:
+                os.chmod(file.fileno(), mode)
             yield file
             file.flush()
             os.fsync(file.fileno())
@@ -35,3 +43,13 @@ def replacing(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+
+
+def _kept_mode(target: str) -> int | None:
+    """The permission bits (not set-user-ID and the like) of the regular file at ``target``, if
+    there is one."""
+    try:
+        status = os.stat(target)
+    except FileNotFoundError:
+        return None
+    return stat.S_IMODE(status.st_mode) & 0o777 if stat.S_ISREG(status.st_mode) else None

@@ -2,14 +2,16 @@
 
 The core reads frames through ``bz2.BZ2Decompressor``'s interface (``decompress(data,
 max_length)``, ``eof``, ``unused_data``, ``needs_input``), which bounds the memory of every call.
-Codecs that have another shape wrap their object in one of these.
+Codecs that have another shape wrap their object in one of these.  A decompressor whose calls
+return all that their input expands to (zstandard's ``decompressobj``) cannot be bounded from
+outside: fed any piece of input, it may return gigabytes (see brinery-zstd's, which reads the
+frame's block structure to choose its pieces).
 """
 
 from __future__ import annotations
 
 import struct
 import zlib
-from typing import Any
 
 from .compressor import FrameHint
 
@@ -41,55 +43,14 @@ class ZlibStyleDecompressor:
     def decompress(self, data: bytes | memoryview, /, max_length: int = -1) -> bytes:
         if self._tail:
             data = self._tail + data
-        output = self._zlib.decompress(data, max_length if max_length > 0 else 0)
+        if max_length == 0:  # (to zlib, 0 means no limit)
+            self._tail = bytes(data)
+            self._needs_input = not self._tail and not self._zlib.eof
+            return b""
+        output = self._zlib.decompress(data, max(max_length, 0))
         self._tail = self._zlib.unconsumed_tail
         self._needs_input = not self._tail and not (0 < max_length == len(output))
         return output
-
-
-class BoundedOutputDecompressor:
-    """For decompressors whose ``decompress(data)`` returns all the output at once (zstandard's
-    ``decompressobj``): hands it out at most ``max_length`` bytes at a time.
-
-    ``decompressor`` needs ``decompress(data)``, ``eof`` and ``unused_data``.  The core feeds
-    input in bounded pieces, so what is held is bounded by one piece's output.
-    """
-
-    def __init__(self, decompressor: Any) -> None:
-        self._decompressor = decompressor
-        self._pending = b""
-        self._offset = 0
-
-    @property
-    def eof(self) -> bool:
-        return bool(self._decompressor.eof) and not self._held()
-
-    @property
-    def unused_data(self) -> bytes:
-        return bytes(self._decompressor.unused_data)
-
-    @property
-    def needs_input(self) -> bool:
-        return not self._held() and not self._decompressor.eof
-
-    def decompress(self, data: Any, /, max_length: int = -1) -> bytes:
-        if len(data):
-            produced = self._decompressor.decompress(data)
-            if self._held():  # fed while output was still held: keep both, in order
-                produced = self._pending[self._offset :] + produced
-            self._pending, self._offset = produced, 0
-        if self._offset == 0 and (max_length < 0 or max_length >= len(self._pending)):
-            output, self._pending = self._pending, b""  # the common case: no copy
-            return output
-        end = len(self._pending) if max_length < 0 else self._offset + max_length
-        output = self._pending[self._offset : end]
-        self._offset += len(output)
-        if self._offset == len(self._pending):
-            self._pending, self._offset = b"", 0
-        return output
-
-    def _held(self) -> int:
-        return len(self._pending) - self._offset
 
 
 class SkippableFrameHints:

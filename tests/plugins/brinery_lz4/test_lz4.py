@@ -18,12 +18,14 @@ frame).
 from __future__ import annotations
 
 import io
+import struct
 import subprocess
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import pytest
+import xxhash
 from codec_contract import *  # noqa: F403
 from hinted_frames_contract import *  # noqa: F403
 from hinted_frames_contract import HintedFramesCodec
@@ -184,3 +186,32 @@ def test_what_the_installed_joblib_writes_with_lz4_loads(tmp_path: Path, assert_
     path = tmp_path / "joblib.pkl.lz4"
     joblib.dump(value, path, compress="lz4")
     assert_same(brinery.load(path), value)
+
+
+def _with_content_size(frame: bytes, size: int) -> bytes:
+    """``frame`` (its header recording a content size) recording ``size`` instead, with the
+    header checksum that goes with it: magic, FLG, BD, 8-byte content size, HC."""
+    assert frame[4] & 0x08  # FLG: a content size follows BD
+    descriptor = frame[4:6] + struct.pack("<Q", size)
+    check = (xxhash.xxh32_intdigest(descriptor) >> 8) & 0xFF
+    return frame[:4] + descriptor + bytes([check]) + frame[15:]
+
+
+def test_a_frame_holding_more_than_its_header_and_hint_say_is_stopped_there(
+    load_limited: Any,
+) -> None:
+    """A hinted frame whose header and hint both say 4 MiB, and which holds 256 MiB (1 MB of
+    LZ4): lz4.frame.decompress sized its output by the header, then grew it to all the frame
+    holds.  The frame is now decompressed bounded to its hint."""
+    compressor = brinery.compressors()["lz4"]
+    first = lz4_frame.compress(b"\x80\x04", content_checksum=True)
+    bomb = _with_content_size(lz4_frame.compress(bytes(256 << 20), store_size=True), 4 << 20)
+    assert len(bomb) < 2 << 20
+    data = first + compressor.frame_hint(len(bomb), 4 << 20) + bomb
+    for threads in (1, 4):
+        load = load_limited(data, threads=threads)
+        assert load.error == "CorruptFileError", load
+        assert load.message == (
+            "lz4 frame 2: it holds more data than its hint announced (4194304 bytes)"
+        )
+        assert load.grew < 48 << 20, load

@@ -31,6 +31,7 @@ import brinery
 
 lzo = pytest.importorskip("lzo")
 brinery_lzo = pytest.importorskip("brinery_lzo", reason="brinery-lzo is not installed")
+lzop_format = pytest.importorskip("brinery_lzo.lzop_format")
 
 MAGIC = b"\x89LZO\x00\r\n\x1a\n"
 BLOCK_SIZE = 256 * 1024
@@ -268,8 +269,14 @@ def test_unsupported_headers_are_refused(change: str, small_file: bytes) -> None
 
 @pytest.mark.parametrize(
     ("uncompressed", "compressed"),
-    [(64 * 1024 * 1024 + 1, 100), ((1 << 32) - 1, 100), (100, 101), (1000, 1 << 31)],
-    ids=["over-64MiB", "4GiB", "compressed-larger", "compressed-huge"],
+    [
+        (64 * 1024 * 1024 + 1, 100),
+        ((1 << 32) - 1, 100),
+        (100, 101),
+        (1000, 1 << 31),
+        (1000 * 256 + 257, 1000),
+    ],
+    ids=["over-64MiB", "4GiB", "compressed-larger", "compressed-huge", "over-LZO-expansion"],
 )
 def test_impossible_block_lengths_are_refused(
     uncompressed: int, compressed: int, small_file: bytes
@@ -279,6 +286,22 @@ def test_impossible_block_lengths_are_refused(
     with pytest.raises(brinery.CorruptFileError) as caught:
         brinery.load(io.BytesIO(bytes(data)))
     assert type(caught.value) is brinery.CorruptFileError, caught.value
+
+
+def test_a_block_of_the_largest_size_and_expansion_loads() -> None:
+    """A 64 MiB block of zeros, which LZO1X-1 packs into 1/225th: within what a block may
+    declare (at most 256 times its compressed size), which bounds what a block allocates."""
+    zeros = bytes(64 * 1024 * 1024)
+    packed = lzo.compress(zeros, 1, False)
+    assert len(zeros) > 200 * len(packed)
+    header = lzop_format.file_header(1)
+    flags = struct.unpack_from(">I", header, FLAGS)[0] & ~(F_CRC32_D | F_CRC32_C)
+    header = with_header_checksum(header[:FLAGS] + struct.pack(">I", flags) + header[FLAGS + 4 :])
+    data = header + struct.pack(">II", len(zeros), len(packed)) + packed + b"\x00\x00\x00\x00"
+    decompressor = lzop_format.LzopDecompressor()
+    assert decompressor.decompress(data, 1 << 20) == bytes(1 << 20)
+    assert decompressor.decompress(b"", -1) == bytes(len(zeros) - (1 << 20))
+    assert decompressor.eof
 
 
 def test_blocks_without_checksums_load(small_sample: Any, dumps: Any, assert_same: Any) -> None:

@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import io
 import re
+import struct
 import subprocess
+import tracemalloc
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import pytest
 from codec_contract import *  # noqa: F403
 from hinted_frames_contract import *  # noqa: F403
@@ -137,3 +140,134 @@ def test_a_tool_file_with_its_content_size_loads(
     assert parameters.content_size == len(stream)
     assert parameters.has_checksum
     assert_same(brinery.load(io.BytesIO(data)), original)
+
+
+# -- streaming decompression bounded per call, whatever the frame holds --------------------------
+
+_RLE_BLOCK_MAX = 128 << 10
+
+
+def _rle_bomb(blocks: int, byte: bytes = b"\x80") -> bytes:
+    """A zstd frame of ``blocks`` RLE blocks of 128 KiB each (a 3-byte header and the byte):
+    4 bytes of input make 128 KiB.  Frame header: no content size, a 128 KiB window."""
+    header = (_RLE_BLOCK_MAX << 3) | (1 << 1)  # Block_Size, Block_Type 1 (RLE), not last
+    block = header.to_bytes(3, "little") + byte
+    last = (header | 1).to_bytes(3, "little") + byte
+    return b"\x28\xb5\x2f\xfd\x00\x38" + block * (blocks - 1) + last
+
+
+def test_an_rle_bomb_is_stopped_by_max_bytes_in_bounded_memory(load_limited: Any) -> None:
+    """128 KB of RLE blocks make 4 GiB: one call of zstandard's decompressobj returned them all
+    (4.1 GB with max_bytes=1000).  Decompression now stops at byte 1001."""
+    bomb = _rle_bomb(32768)
+    assert len(bomb) == 131078
+    load = load_limited(bomb, max_bytes=1000)
+    assert load.error == "SizeLimitError", load
+    assert load.message == (
+        "the zstd data decompresses to more than max_bytes=1000 bytes (at least 1001, in frame "
+        "1, which starts at byte 0 of the file)"
+    )
+    assert load.grew < 16 << 20, load
+    unlimited = load_limited(bomb)
+    assert unlimited.error == "UnknownFormatError", unlimited
+    assert unlimited.grew < 16 << 20, unlimited
+
+
+def _decompress_all(
+    data: bytes, max_length: int, piece: int, decompressor: Any = None
+) -> tuple[bytes, bytes, int]:
+    """Feed ``data`` ``piece`` bytes at a time as the core does, asking ``max_length`` bytes per
+    call: the output, the input left after the frame, and the most one call returned."""
+    decompressor = decompressor or brinery_zstd.FrameDecompressor()
+    output, position, most = [], 0, 0
+    while not decompressor.eof:
+        chunk = b""
+        if decompressor.needs_input:
+            chunk = data[position : position + piece]
+            position += len(chunk)
+            assert chunk, "the frame was cut"
+        got = decompressor.decompress(chunk, max_length)
+        most = max(most, len(got))
+        output.append(got)
+    return b"".join(output), decompressor.unused_data + data[position:], most
+
+
+@pytest.mark.parametrize("max_length", [1, 1000, 1 << 16, 1 << 20])
+def test_every_call_returns_at_most_max_length_and_holds_one_block_more(
+    max_length: int,
+) -> None:
+    """128 MiB of RLE blocks, read in calls of ``max_length``: no call returns more, nor makes
+    (and so allocates) more than one block beyond it."""
+    bomb = _rle_bomb(1024)
+    decompressor = brinery_zstd.FrameDecompressor()
+    tracemalloc.start()
+    try:
+        chunk = decompressor.decompress(bomb, max_length)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert chunk == b"\x80" * max_length
+    assert peak < max_length + 3 * _RLE_BLOCK_MAX, peak
+    if max_length == 1 << 20:
+        output, after, most = _decompress_all(bomb + b"after", max_length, len(bomb))
+        assert (len(output), set(output), after, most) == (
+            1024 * _RLE_BLOCK_MAX,
+            {0x80},
+            b"after",
+            1 << 20,
+        )
+
+
+@pytest.mark.parametrize("max_length", [1, 777, 1 << 16, -1])
+@pytest.mark.parametrize("piece", [7, 4099, 1 << 20])
+@pytest.mark.parametrize("sized", [True, False], ids=["sized", "unsized"])
+@pytest.mark.parametrize("checksum", [True, False], ids=["checksum", "no-checksum"])
+def test_the_bounded_decompressor_reads_any_frame_as_zstandard_does(
+    max_length: int, piece: int, sized: bool, checksum: bool
+) -> None:
+    """Raw, RLE and compressed blocks, fed in any pieces (headers cut anywhere), asked for any
+    sizes: the same bytes as zstandard's, and what follows the frame left untouched."""
+    rng = np.random.default_rng(7)
+    data = (
+        rng.integers(0, 256, 150_000, dtype=np.uint8).tobytes()  # raw blocks
+        + bytes(300_000)  # RLE blocks
+        + np.arange(50_000, dtype="<i4").tobytes()  # compressed blocks
+    )
+    codec = zstandard.ZstdCompressor(level=3, write_checksum=checksum)
+    if sized:
+        frame = codec.compress(data)
+    else:
+        streaming = codec.compressobj()
+        frame = streaming.compress(data) + streaming.flush()
+    output, after, most = _decompress_all(frame + b"next frame", max_length, piece)
+    assert output == data
+    assert after == b"next frame"
+    assert most <= (max_length if max_length > 0 else len(data))
+
+
+def test_a_skippable_frame_is_a_frame_without_data() -> None:
+    skippable = struct.pack("<II", 0x184D2A5E, 5) + b"12345"
+    assert _decompress_all(skippable + b"rest", 100, 3) == (b"", b"rest", 0)
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        (
+            b"\x28\xb5\x2f\xfe\x00\x38\x01\x00\x00",
+            "the data does not start with a zstd frame's magic",
+        ),
+        (b"\x28\xb5\x2f\xfd\x00\x38\x07\x00\x00", "a zstd block has the reserved block type"),
+        (
+            b"\x28\xb5\x2f\xfd\x00\x38"
+            + ((((128 << 10) + 1) << 3) | 3).to_bytes(3, "little")
+            + b"\x00",
+            "zstd decompressor error: Data corruption detected",
+        ),
+    ],
+    ids=["magic", "reserved block type", "RLE block over 128 KiB"],
+)
+def test_a_damaged_frame_structure_is_the_codecs_error(frame: bytes, message: str) -> None:
+    with pytest.raises(zstandard.ZstdError) as caught:
+        _decompress_all(frame, 1000, 100)
+    assert str(caught.value) == message

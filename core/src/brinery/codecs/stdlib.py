@@ -14,6 +14,11 @@ from ..codec_adapters import ZlibStyleDecompressor
 from ..compressor import MIB, Compressor, StreamCompressor, StreamDecompressor
 from ..plugins import RegisterCompressor, hookimpl
 
+#: The memory an xz or lzma stream may have its decoder use.  The stream's header sets the
+#: dictionary size, which liblzma allocates before any data (a 13-byte ``.lzma`` header may ask
+#: for 4 GiB); the presets brinery, joblib and the ``xz`` tool use need 65 MiB at most (-9).
+LZMA_MEMORY_LIMIT = 256 * MIB
+
 
 class ZlibCompressor(Compressor):
     """The zlib format (RFC 1950), as joblib's ``.z`` files.
@@ -90,7 +95,7 @@ class XzCompressor(Compressor):
         return lzma.LZMACompressor(lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, preset=level)
 
     def new_decompressor(self) -> StreamDecompressor:
-        return lzma.LZMADecompressor(lzma.FORMAT_XZ)
+        return lzma.LZMADecompressor(lzma.FORMAT_XZ, memlimit=LZMA_MEMORY_LIMIT)
 
 
 class LzmaAloneCompressor(Compressor):
@@ -113,7 +118,7 @@ class LzmaAloneCompressor(Compressor):
         return lzma.LZMACompressor(lzma.FORMAT_ALONE, preset=level)
 
     def new_decompressor(self) -> StreamDecompressor:
-        return lzma.LZMADecompressor(lzma.FORMAT_ALONE)
+        return lzma.LZMADecompressor(lzma.FORMAT_ALONE, memlimit=LZMA_MEMORY_LIMIT)
 
 
 STANDARD_LIBRARY_COMPRESSORS: tuple[Compressor, ...] = (

@@ -9,44 +9,69 @@ unconsumed, so a second stream in the same file can be loaded next.
 Where a frame is announced by a hint with its sizes (see ``Compressor.frame_hint``), the reader
 reads whole frames ahead and decompresses them on a pool of threads, each straight into its place
 in the caller's buffer (an array's memory) when it fits there whole.
+
+The file may be hostile, so nothing it declares is believed before it is checked: a hint's sizes
+against what a frame may hold, what the file still holds and what ``max_bytes`` still allows;
+every byte decompressed counts against ``max_bytes``, and no codec call is asked for more than
+:data:`STREAM_PIECE_MAX` bytes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from ..compressor import FRAME_HINT_MAX
-from ..errors import BrineryError, CorruptFileError, TruncatedFileError
+from ..errors import BrineryError, CorruptFileError, SizeLimitError, TruncatedFileError
 
 if TYPE_CHECKING:
     from ..compressor import Compressor, FrameHint, StreamDecompressor
     from .source import Source
 
-#: Frames are a few MiB (a file may have been written with another frame size, so this does not
-#: follow this process's); a hint announcing more is damaged, refused before any allocation.
-MAX_HINTED_FRAME_BYTES = 1 << 30
+#: brinery writes frames of ``frame_size`` bytes (4 MiB for zstd and LZ4), an array's included,
+#: but a file may have been written with another frame size, so this does not follow this
+#: process's; a hint announcing more is damaged, refused before any allocation.  Each thread may
+#: hold a frame this large aside.
+MAX_HINTED_FRAME_BYTES = 64 << 20
+#: The least a streaming codec call is asked for: small reads (an unpickler's) are then served
+#: from what it returned, not by one codec call each.
+STREAM_PIECE_MIN = 1 << 16
+#: The most a streaming codec call is asked for, whatever the caller's buffer (some codecs
+#: allocate what they are allowed to return).
+STREAM_PIECE_MAX = 1 << 20
 
 
 class FrameReader(io.RawIOBase):
     """A readable binary file over the concatenated frames of ``compressor`` in ``source``."""
 
-    def __init__(self, source: Source, compressor: Compressor, *, threads: int = 1) -> None:
+    def __init__(
+        self,
+        source: Source,
+        compressor: Compressor,
+        *,
+        threads: int = 1,
+        max_bytes: int | None = None,
+    ) -> None:
         super().__init__()
         self._source = source
         self._compressor = compressor
         self._threads = threads
+        self._max_bytes = max_bytes  # the most bytes that may be decompressed (None: no limit)
+        self._decompressed = 0  # bytes decompressed, or announced by the hints taken
         self._pool: ThreadPoolExecutor | None = None
         self._frames = 0
         self._frame_start = 0
         self._decompressor: StreamDecompressor | None = self._new_frame()
         self._input_after_frame = b""  # consumed input that follows the current frame
         self._held = memoryview(b"")  # decompressed bytes of a whole frame not yet read
-        self._ahead: deque[Future[bytearray]] = deque()  # whole frames decompressing aside
+        self._ahead: deque[Future[memoryview]] = deque()  # whole frames decompressing aside
         self._next_hint: FrameHint | None = None  # read, but its frame not yet
-        self._failed = False  # the codec reported damage: nothing more is read
+        self._failed = False  # this reader raised an error (damage, max_bytes): nothing more
 
     def readable(self) -> bool:
         return True
@@ -55,6 +80,13 @@ class FrameReader(io.RawIOBase):
         target = memoryview(buffer).cast("B")
         if not len(target):
             return 0
+        try:
+            return self._readinto(target)
+        except BrineryError:
+            self._failed = True  # (what failed was the damage, or max_bytes: nothing to check)
+            raise
+
+    def _readinto(self, target: memoryview) -> int:
         while True:
             if self._held:
                 size = min(len(self._held), len(target))
@@ -62,12 +94,15 @@ class FrameReader(io.RawIOBase):
                 self._held = self._held[size:]
                 return size
             if self._ahead:
-                self._held = memoryview(self._ahead.popleft().result())
+                self._held = self._ahead.popleft().result()
                 if len(self._held) > len(target):
                     self._read_ahead()  # small reads (the unpickler's): keep the pipeline full
                 continue
             if self._decompressor is not None and not self._decompressor.eof:
-                chunk = self._decompress(len(target))
+                chunk = self._decompress_counted(max(len(target), STREAM_PIECE_MIN))
+                if len(chunk) > len(target):
+                    self._held = memoryview(chunk)
+                    continue
                 if chunk:
                     target[: len(chunk)] = chunk
                     return len(chunk)
@@ -94,12 +129,19 @@ class FrameReader(io.RawIOBase):
 
     def check_current_frame(self) -> None:
         """Decompress the rest of the frame being read, so the codec's own check runs on it:
-        a damaged frame raises :class:`CorruptFileError` (whole frames were checked already)."""
-        if self._decompressor is not None and not self._failed:
-            while not self._decompressor.eof:
-                self._decompress(1 << 16)
-        for frame in self._ahead:
-            frame.result()
+        a damaged frame raises :class:`CorruptFileError` (whole frames were checked already).
+
+        A check, not a read: nothing is checked after this reader raised an error itself, past
+        a frame's worth (:data:`MAX_HINTED_FRAME_BYTES`; a hostile frame may expand to
+        gigabytes), past ``max_bytes``, or once memory ran out (what failed may hold it)."""
+        if self._failed:
+            return
+        with contextlib.suppress(SizeLimitError, MemoryError):
+            left = MAX_HINTED_FRAME_BYTES
+            while self._decompressor is not None and not self._decompressor.eof and left > 0:
+                left -= len(self._decompress_counted(STREAM_PIECE_MIN))
+            for frame in self._ahead:
+                frame.result()
 
     def close(self) -> None:
         self._close_pool()
@@ -147,6 +189,30 @@ class FrameReader(io.RawIOBase):
             self._input_after_frame = bytes(unused)
         return chunk
 
+    def _decompress_counted(self, max_length: int) -> bytes:
+        """What :meth:`_decompress` returns, at most :data:`STREAM_PIECE_MAX` bytes and one
+        byte more than ``max_bytes`` still allows, counted against it."""
+        max_length = min(max_length, STREAM_PIECE_MAX)
+        room = self._room()
+        if room is not None:
+            max_length = min(max_length, room + 1)
+        chunk = self._decompress(max_length)
+        self._decompressed += len(chunk)
+        if room is not None and len(chunk) > room:
+            self._failed = True
+            raise SizeLimitError(
+                f"the {self._compressor.name} data decompresses to more than "
+                f"max_bytes={self._max_bytes} bytes (at least {self._decompressed}, in frame "
+                f"{self._frames}, which starts at byte {self._frame_start} of the file)"
+            )
+        return chunk
+
+    def _room(self) -> int | None:
+        """How many more bytes ``max_bytes`` allows (None: no limit)."""
+        if self._max_bytes is None:
+            return None
+        return max(0, self._max_bytes - self._decompressed)
+
     # -- whole frames, in parallel ---------------------------------------------------------
 
     def _take_hint(self) -> FrameHint | None:
@@ -156,14 +222,38 @@ class FrameReader(io.RawIOBase):
         hint = self._compressor.parse_frame_hint(self._source.peek(FRAME_HINT_MAX))
         if hint is None:
             return None
+        self._check_hint(hint)
+        self._source.read_exactly(hint.length, "a frame hint")
+        self._decompressed += hint.uncompressed_size
+        return hint
+
+    def _check_hint(self, hint: FrameHint) -> None:
+        """Refuse a hint announcing more than a frame may hold, more than the file holds, or
+        more than ``max_bytes`` still allows: its frame is read, and room made for its data,
+        only once it passed."""
+        name = self._compressor.name
         if max(hint.uncompressed_size, hint.compressed_size) > MAX_HINTED_FRAME_BYTES:
             raise CorruptFileError(
-                f"a {self._compressor.name} frame hint announces {hint.compressed_size} "
-                f"compressed and {hint.uncompressed_size} uncompressed bytes, more than a frame "
-                f"may hold ({MAX_HINTED_FRAME_BYTES}): the hint is damaged"
+                f"a {name} frame hint announces {hint.compressed_size} compressed and "
+                f"{hint.uncompressed_size} uncompressed bytes, more than a frame may hold "
+                f"({MAX_HINTED_FRAME_BYTES}): the hint is damaged"
             )
-        self._source.read_exactly(hint.length, "a frame hint")
-        return hint
+        remaining = self._source.remaining()
+        if remaining is not None and hint.length + hint.compressed_size > remaining:
+            raise TruncatedFileError(
+                f"a {name} frame hint at byte {self._source.position} of the file announces "
+                f"a frame of {hint.compressed_size} bytes, where only "
+                f"{max(0, remaining - hint.length)} follow: the file is truncated or the hint "
+                "damaged"
+            )
+        room = self._room()
+        if room is not None and hint.uncompressed_size > room:
+            self._failed = True
+            raise SizeLimitError(
+                f"the {name} data decompresses to more than max_bytes={self._max_bytes} bytes: "
+                f"a frame hint at byte {self._source.position} of the file announces "
+                f"{hint.uncompressed_size} bytes after {self._decompressed}"
+            )
 
     def _read_whole_frames(self, hint: FrameHint, target: memoryview) -> int:
         """Decompress hinted frames straight into ``target``, in parallel; a first frame that
@@ -171,12 +261,11 @@ class FrameReader(io.RawIOBase):
         caller reads it) and served from there."""
         if hint.uncompressed_size > len(target):
             if self._threads == 1:
-                held = self._decompress_aside(self._read_frame(hint), hint, self._frames)
-                self._held = memoryview(held)
+                self._held = self._decompress_aside(self._read_frame(hint), hint, self._frames)
             else:
                 self._ahead.append(self._submit_aside(hint))
                 self._read_ahead()
-            return self.readinto(target)
+            return self._readinto(target)
         jobs: deque[Future[None]] = deque()
         filled = 0
         upcoming: FrameHint | None = hint
@@ -212,13 +301,14 @@ class FrameReader(io.RawIOBase):
                 return
             self._ahead.append(self._submit_aside(hint))
 
-    def _submit_aside(self, hint: FrameHint) -> Future[bytearray]:
+    def _submit_aside(self, hint: FrameHint) -> Future[memoryview]:
         frame = self._read_frame(hint)
         return self._pool_().submit(self._decompress_aside, frame, hint, self._frames)
 
-    def _decompress_aside(self, frame: memoryview, hint: FrameHint, number: int) -> bytearray:
-        held = bytearray(hint.uncompressed_size)
-        self._decompress_frame_into(frame, memoryview(held), number)
+    def _decompress_aside(self, frame: memoryview, hint: FrameHint, number: int) -> memoryview:
+        # np.empty: the pages are only touched as the frame's data fills them.
+        held = np.empty(hint.uncompressed_size, np.uint8).data
+        self._decompress_frame_into(frame, held, number)
         return held
 
     def _read_frame(self, hint: FrameHint) -> memoryview:

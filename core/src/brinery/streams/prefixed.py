@@ -7,8 +7,9 @@ from typing import Any
 #: What ``readline`` looks at, at a time: a line of text opcodes may be megabytes long.
 LINE_PIECE = 1 << 16
 #: What ``read`` allocates before it has read anything (the size it is asked for may come from
-#: the file); the memory then grows with the bytes read.
+#: the file), and the most it allocates ahead of the data it has read.
 FIRST_READ = 1 << 20
+READ_PIECE_MAX = 1 << 24
 
 
 class Prefixed:
@@ -44,18 +45,18 @@ class Prefixed:
             while chunk := self._stream.read(1 << 20):
                 parts.append(chunk)
             return b"".join(parts)
-        data = bytearray(min(size, FIRST_READ))
-        filled = self._fill(data)
-        while filled == len(data) < size:
-            more = bytearray(min(size - filled, filled))
-            got = self._fill(more)
-            with memoryview(more) as view:
-                data += view[:got]
-            filled += got
-            if got < len(more):
+        pieces: list[bytearray] = []
+        total = 0
+        while total < size:  # in pieces that grow with what was read
+            wanted = min(size - total, max(FIRST_READ, min(total, READ_PIECE_MAX)))
+            piece = bytearray(wanted)
+            got = self._fill(piece)
+            del piece[got:]
+            pieces.append(piece)
+            total += got
+            if got < wanted:
                 break
-        del data[filled:]
-        return bytes(data)
+        return b"".join(pieces)
 
     def readline(self, size: int = -1) -> bytes:
         """A line (with its newline), or at most ``size`` bytes of it."""

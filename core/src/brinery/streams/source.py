@@ -26,6 +26,10 @@ from ..errors import TruncatedFileError
 OWNED_READ_AHEAD = 1 << 20
 #: Read-ahead for a caller's file that cannot peek.
 READ_AHEAD = 1 << 16
+#: What a read of a size the file declared allocates before it has read anything, and the most
+#: it allocates ahead of the data it has read.
+FIRST_READ = 1 << 20
+READ_PIECE_MAX = 1 << 24
 
 # Bytes read ahead from files that can neither peek nor seek, kept for the next load of the same
 # file object (weakly, so nothing outlives the caller's file).
@@ -131,19 +135,39 @@ class Source:
                 parts.append(more)
                 self._advance(len(more))
             return b"".join(parts)
-        data = bytearray(size)
-        return bytes(data[: self.readinto(memoryview(data))])
+        return bytes(self._read_up_to(size))
 
     def read_exactly(self, size: int, what: str) -> memoryview:
         """Exactly ``size`` bytes, or :class:`TruncatedFileError` saying ``what`` was cut."""
-        data = bytearray(size)
-        got = self.readinto(memoryview(data))
-        if got < size:
+        data = self._read_up_to(size)
+        if len(data) < size:
             raise TruncatedFileError(
-                f"the data ends in the middle of {what} ({got} of {size} bytes, at byte "
+                f"the data ends in the middle of {what} ({len(data)} of {size} bytes, at byte "
                 f"{self._position} of the file)"
             )
         return memoryview(data)
+
+    def _read_up_to(self, size: int) -> bytearray:
+        """Up to ``size`` bytes, fewer only at the end.  ``size`` may come from the file: unless
+        the file is known to hold them, they are read in pieces that grow with what was read
+        (from :data:`FIRST_READ` to :data:`READ_PIECE_MAX`), so memory is never allocated far
+        ahead of the data."""
+        first = FIRST_READ
+        if size > first and (self.remaining() or 0) >= size:
+            first = size
+        pieces: list[bytearray] = []
+        total = 0
+        while total < size:
+            wanted = min(size - total, max(first, min(total, READ_PIECE_MAX)))
+            piece = bytearray(wanted)
+            with memoryview(piece) as view:
+                got = self.readinto(view)
+            del piece[got:]
+            pieces.append(piece)
+            total += got
+            if got < wanted:
+                break
+        return pieces[0] if len(pieces) == 1 else bytearray().join(pieces)
 
     def skip(self, size: int) -> None:
         """Pass over ``size`` bytes without reading them (a memory-mapped record's payload):

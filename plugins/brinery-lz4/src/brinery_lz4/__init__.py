@@ -61,15 +61,20 @@ class Lz4Compressor(SkippableFrameHints, brinery.Compressor):
         return (frame,)
 
     def decompress_frame_into(self, frame: memoryview, target: memoryview) -> None:
-        if lz4.frame.get_frame_info(frame)["content_size"] != len(target):
-            # No size in the header (lz4 from a pipe) or a damaged one: never let a header
-            # decide an allocation; the bounded streaming path reads it or says what is wrong.
-            super().decompress_frame_into(frame, target)
-            return
-        data, used = lz4.frame.decompress(frame, return_bytes_read=True)
-        if used != len(frame):
+        # One call, bounded to the target: lz4.frame.decompress sizes its output by the frame
+        # header's content size, and then grows it without limit while the frame has more.
+        context = lz4.frame.create_decompression_context()
+        data, used, ended = lz4.frame.decompress_chunk(context, frame, max_length=len(target) + 1)
+        if len(data) > len(target):
             raise brinery.CorruptFileError(
-                f"{len(frame) - used} bytes follow the frame inside the size its hint announced"
+                f"it holds more data than its hint announced ({len(target)} bytes)"
+            )
+        if not ended:
+            raise brinery.TruncatedFileError("it ends before its end")
+        if used != len(frame) or len(data) != len(target):
+            raise brinery.CorruptFileError(
+                f"it does not match its hint ({len(data)} of {len(target)} bytes, "
+                f"{len(frame) - used} bytes after it)"
             )
         copy_into(target, data)
 

@@ -19,6 +19,11 @@ MAGIC = b"\x89LZO\x00\r\n\x1a\n"
 BLOCK_SIZE = 256 * 1024
 #: lzop refuses larger blocks; so does this reader (it bounds what a corrupt length allocates).
 MAX_BLOCK_SIZE = 64 * 1024 * 1024
+#: LZO1X makes at most about 255 bytes of one byte (a match length's zero bytes add 255 each):
+#: a block declaring more than this many bytes per compressed byte, plus :data:`EXPANSION_SLACK`,
+#: is damaged, refused before its output is allocated (which the declared size decides).
+MAX_EXPANSION = 256
+EXPANSION_SLACK = 256
 
 LZOP_VERSION = 0x1030  # the lzop release whose format this writes (1.03)
 VERSION_NEEDED_TO_EXTRACT = 0x0940
@@ -174,7 +179,11 @@ class LzopDecompressor:
         if len(self._input) < _BLOCK_LENGTHS.size:
             return
         _, compressed = _BLOCK_LENGTHS.unpack_from(self._input)
-        if uncompressed > MAX_BLOCK_SIZE or compressed > uncompressed:
+        if (
+            uncompressed > MAX_BLOCK_SIZE
+            or compressed > uncompressed
+            or uncompressed > compressed * MAX_EXPANSION + EXPANSION_SLACK
+        ):
             raise LzopError(
                 f"an lzop block declares {compressed} compressed and {uncompressed} "
                 "uncompressed bytes, which no valid block has"

@@ -12,9 +12,11 @@ from collections.abc import Sequence
 import zstandard
 
 import brinery
-from brinery.codec_adapters import BoundedOutputDecompressor, SkippableFrameHints
+from brinery.codec_adapters import SkippableFrameHints
 from brinery.compressor import copy_into
 from brinery.plugins import RegisterCompressor
+
+from .decompressor import FrameDecompressor
 
 
 class ZstdCompressor(SkippableFrameHints, brinery.Compressor):
@@ -32,7 +34,7 @@ class ZstdCompressor(SkippableFrameHints, brinery.Compressor):
         return zstandard.ZstdCompressor(level=level, write_checksum=True).compressobj()
 
     def new_decompressor(self) -> brinery.StreamDecompressor:
-        return BoundedOutputDecompressor(zstandard.ZstdDecompressor().decompressobj())
+        return FrameDecompressor()
 
     # One call per frame: zstandard's streaming objects take the GIL back every 128 KiB.
 
