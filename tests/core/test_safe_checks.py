@@ -265,3 +265,17 @@ def test_numpy_own_pickles_load_safely(name: str, protocol: int, assert_same: An
         assert loaded["v"].flags.writeable
         [array] = inspect_file(io.BytesIO(data)).arrays
         assert array.shape == value["v"].shape
+
+
+@pytest.mark.parametrize("protocol", [0, 2, 4, 5])
+def test_equal_keys_in_many_containers_are_not_collisions(protocol: int) -> None:
+    """The bound counts keys with one hash within one container only."""
+    value = {
+        "sets": [{1, 2}] * 1 + [{1, 2} for _ in range(200)],
+        "frozensets": [frozenset({1, (2, 3)}) for _ in range(200)],
+        "dicts": [{1: "a", (2, 3): "b"} for _ in range(200)],
+    }
+    data = pickle.dumps(value, protocol=protocol)
+    if protocol >= 2:  # (plain pickles are recognised by their PROTO opcode)
+        assert brinery.load(io.BytesIO(data), trusted=[]) == value
+    assert brinery.load(io.BytesIO(_stream(data)), trusted=[]) == value

@@ -300,7 +300,7 @@ class SafeUnpickler(_PurePythonUnpickler):  # type: ignore[misc]
             return safe_numpy.masked_array(args, self._types)
         assert role == BUILTIN
         if len(args) == 1 and type(args[0]) is list and (func is set or func is frozenset):
-            self._check_hashes(set, args[0])
+            self._check_hashes(None, args[0])
             if func is frozenset:
                 return self._nested(frozenset(args[0]), args[0])
         return safe_numpy.builtin(func, args)
@@ -449,7 +449,7 @@ class SafeUnpickler(_PurePythonUnpickler):  # type: ignore[misc]
 
     def load_frozenset(self) -> None:
         items = self.pop_mark()
-        self._check_hashes(set, items)
+        self._check_hashes(None, items)
         self.append(self._nested(frozenset(items), items))
 
     def _target(self, kinds: type | tuple[type, ...]) -> Any:
@@ -507,7 +507,7 @@ class SafeUnpickler(_PurePythonUnpickler):  # type: ignore[misc]
         items = self.pop_mark()
         _check_pairs(items)
         made: dict[Any, Any] = {}
-        self._check_hashes(made, items[::2])
+        self._check_hashes(None, items[::2])
         for index in range(0, len(items) - 1, 2):
             made[items[index]] = items[index + 1]
         self.append(made)
@@ -526,17 +526,14 @@ class SafeUnpickler(_PurePythonUnpickler):  # type: ignore[misc]
 
     def _check_hashes(self, container: Any, keys: Any) -> None:
         """Refuse many keys with one hash in one container (quadratic insertion time); keys
-        of types whose hashes are randomised per process (str, bytes) cannot be aimed."""
-        counted = None
+        of types whose hashes are randomised per process (str, bytes) cannot be aimed.
+        ``container`` is ``None`` for one made at once from ``keys`` (DICT, FROZENSET)."""
+        counted: Counter[int] | None = None
         for key in keys:
             if type(key) is str or type(key) is bytes:
                 continue
             if counted is None:
-                entry = self._hashes.get(id(container))
-                if entry is None or entry[0] is not container:
-                    entry = (container, Counter())
-                    self._hashes[id(container)] = entry
-                counted = entry[1]
+                counted = self._hash_counter(container)
             try:
                 value = hash(key)
             except TypeError:
@@ -547,6 +544,15 @@ class SafeUnpickler(_PurePythonUnpickler):  # type: ignore[misc]
                     f"the pickle puts more than {MAX_EQUAL_HASHES} keys with the same hash into "
                     "one dict or set (a hash-collision attack)"
                 )
+
+    def _hash_counter(self, container: Any) -> Counter[int]:
+        if container is None:
+            return Counter()
+        entry = self._hashes.get(id(container))
+        if entry is None or entry[0] is not container:
+            entry = (container, Counter())
+            self._hashes[id(container)] = entry
+        return entry[1]
 
     # -- data the pure-Python unpickler would allocate before reading it -------------------
 
