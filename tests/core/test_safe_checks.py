@@ -279,3 +279,18 @@ def test_equal_keys_in_many_containers_are_not_collisions(protocol: int) -> None
     if protocol >= 2:  # (plain pickles are recognised by their PROTO opcode)
         assert brinery.load(io.BytesIO(data), trusted=[]) == value
     assert brinery.load(io.BytesIO(_stream(data)), trusted=[]) == value
+
+
+@pytest.mark.parametrize("use", ["dict key", "frozenset item"])
+def test_hashing_tuples_of_shared_tuples_is_bounded(use: str) -> None:
+    """Each tuple holds the previous one twice: 521 bytes that take 2**64 steps to hash (found
+    by tests/fuzz/test_safe_grammar.py)."""
+    levels = b"".join(
+        b"0h" + bytes([i]) + b"h" + bytes([i]) + b"\x86q" + bytes([i + 1]) for i in range(64)
+    )
+    if use == "dict key":  # {t64: None}
+        payload = P4 + b"})q\x00" + levels + b"Ns."
+    else:  # frozenset({t64})
+        payload = P4 + b")q\x00" + levels + b"(h\x40\x91."
+    with pytest.raises(brinery.CorruptFileError, match="hashing the pickle's keys would take"):
+        brinery.load(io.BytesIO(_stream(payload)), trusted=[])

@@ -72,6 +72,8 @@ MAX_NESTING = 1000
 #: Keys of one dict (or items of one set) with the same hash: each insertion compares with all
 #: the others, so many of them cost quadratic time (20,000 colliding ints: 10-30 s).
 MAX_EQUAL_HASHES = 64
+#: Elements hashed for the keys of one load's dicts and sets (a second or so of hashing).
+MAX_HASH_WORK = 1 << 26
 #: Reads up to this size are served at once; larger ones in pieces of it, so that a declared
 #: length allocates only as much as the data that actually arrived.
 READ_PIECE = 1 << 20
@@ -212,7 +214,9 @@ class SafeUnpickler(_PurePythonUnpickler):  # type: ignore[misc]
         self._types: tuple[type, ...] = ()
         self._labels: dict[int, str] = {}  # how the file named the globals brinery knows
         self._dtypes = Dtypes()
-        self._nesting: dict[int, tuple[Any, int]] = {}  # tuples/frozensets nested > 1 deep
+        # tuples/frozensets nested > 1 deep: (the object, its depth, what hashing it costs)
+        self._nesting: dict[int, tuple[Any, int, int]] = {}
+        self._hash_work = 0  # elements hashed for the keys of dicts and sets so far
         self._hashes: dict[int, tuple[Any, Counter[int]]] = {}  # per dict/set filled
 
     # -- globals ---------------------------------------------------------------------------
@@ -415,22 +419,35 @@ class SafeUnpickler(_PurePythonUnpickler):  # type: ignore[misc]
         super().load_mark()
 
     def _nested(self, made: Any, items: Any) -> Any:
-        """Record how deep tuples and frozensets nest (hashing them recurses in C)."""
+        """Record how deep tuples and frozensets nest (hashing them recurses in C), and what
+        hashing a tuple costs: CPython does not cache a tuple's hash, so a tuple made of the
+        same tuple twice, 64 times over, takes 2**64 steps to hash."""
         depth = 1
+        cost = len(made) if type(made) is tuple else 1  # (a frozenset caches its hash)
         for item in items:
             if type(item) is tuple or type(item) is frozenset:
                 found = self._nesting.get(id(item))
-                if found is not None and found[0] is item and found[1] >= depth:
-                    depth = found[1] + 1
-                elif depth == 1:
-                    depth = 2
+                if found is not None and found[0] is item:
+                    depth = max(depth, found[1] + 1)
+                    item_cost = found[2]
+                else:
+                    depth = max(depth, 2)
+                    item_cost = len(item) if type(item) is tuple else 1
+                if type(made) is tuple:
+                    cost = min(cost + item_cost, MAX_HASH_WORK + 1)
         if depth > 1:
             if depth > MAX_NESTING:
                 raise CorruptFileError(
                     f"the pickle nests tuples more than {MAX_NESTING} levels deep"
                 )
-            self._nesting[id(made)] = (made, depth)
+            self._nesting[id(made)] = (made, depth, cost)
         return made
+
+    def _hash_cost(self, key: Any) -> int:
+        if type(key) is not tuple:
+            return 1
+        found = self._nesting.get(id(key))
+        return found[2] if found is not None and found[0] is key else len(key)
 
     def load_tuple(self) -> None:
         items = self.pop_mark()
@@ -534,6 +551,12 @@ class SafeUnpickler(_PurePythonUnpickler):  # type: ignore[misc]
                 continue
             if counted is None:
                 counted = self._hash_counter(container)
+            self._hash_work += self._hash_cost(key)
+            if self._hash_work > MAX_HASH_WORK:
+                raise CorruptFileError(
+                    f"hashing the pickle's keys would take more than {MAX_HASH_WORK} steps "
+                    "(tuples made of the same tuples over and over)"
+                )
             try:
                 value = hash(key)
             except TypeError:
