@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from .pieces import read_growing
+
 #: What ``readline`` looks at, at a time: a line of text opcodes may be megabytes long.
 LINE_PIECE = 1 << 16
-#: What ``read`` allocates before it has read anything (the size it is asked for may come from
-#: the file), and the most it allocates ahead of the data it has read.
-FIRST_READ = 1 << 20
-READ_PIECE_MAX = 1 << 24
 
 
 class Prefixed:
@@ -45,18 +43,7 @@ class Prefixed:
             while chunk := self._stream.read(1 << 20):
                 parts.append(chunk)
             return b"".join(parts)
-        pieces: list[bytearray] = []
-        total = 0
-        while total < size:  # in pieces that grow with what was read
-            wanted = min(size - total, max(FIRST_READ, min(total, READ_PIECE_MAX)))
-            piece = bytearray(wanted)
-            got = self._fill(piece)
-            del piece[got:]
-            pieces.append(piece)
-            total += got
-            if got < wanted:
-                break
-        return b"".join(pieces)
+        return bytes(read_growing(self._fill, size))
 
     def readline(self, size: int = -1) -> bytes:
         """A line (with its newline), or at most ``size`` bytes of it."""
@@ -90,7 +77,7 @@ class Prefixed:
                 break
         return b"".join(parts)
 
-    def _fill(self, buffer: bytearray) -> int:
+    def _fill(self, buffer: Any) -> int:
         """Fill ``buffer`` (less only at the end); how many bytes it holds."""
         filled = 0
         with memoryview(buffer) as view:

@@ -21,15 +21,12 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from ..errors import TruncatedFileError
+from .pieces import FIRST_READ, read_growing
 
 #: Read-ahead for files brinery opened itself (nothing can follow the stream there).
 OWNED_READ_AHEAD = 1 << 20
 #: Read-ahead for a caller's file that cannot peek.
 READ_AHEAD = 1 << 16
-#: What a read of a size the file declared allocates before it has read anything, and the most
-#: it allocates ahead of the data it has read.
-FIRST_READ = 1 << 20
-READ_PIECE_MAX = 1 << 24
 
 # Bytes read ahead from files that can neither peek nor seek, kept for the next load of the same
 # file object (weakly, so nothing outlives the caller's file).
@@ -149,25 +146,9 @@ class Source:
 
     def _read_up_to(self, size: int) -> bytearray:
         """Up to ``size`` bytes, fewer only at the end.  ``size`` may come from the file: unless
-        the file is known to hold them, they are read in pieces that grow with what was read
-        (from :data:`FIRST_READ` to :data:`READ_PIECE_MAX`), so memory is never allocated far
-        ahead of the data."""
-        first = FIRST_READ
-        if size > first and (self.remaining() or 0) >= size:
-            first = size
-        pieces: list[bytearray] = []
-        total = 0
-        while total < size:
-            wanted = min(size - total, max(first, min(total, READ_PIECE_MAX)))
-            piece = bytearray(wanted)
-            with memoryview(piece) as view:
-                got = self.readinto(view)
-            del piece[got:]
-            pieces.append(piece)
-            total += got
-            if got < wanted:
-                break
-        return pieces[0] if len(pieces) == 1 else bytearray().join(pieces)
+        the file is known to hold them, they are read in growing pieces (:mod:`.pieces`)."""
+        first = size if size > FIRST_READ and (self.remaining() or 0) >= size else FIRST_READ
+        return read_growing(self.readinto, size, first)
 
     def skip(self, size: int) -> None:
         """Pass over ``size`` bytes without reading them (a memory-mapped record's payload):
