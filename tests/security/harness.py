@@ -39,7 +39,16 @@ RESULT_MARKER = "BRINERY-HARNESS-RESULT "
 #: Errors that must never reach the caller, not even as the cause of a brinery error.
 FORBIDDEN = ("MemoryError", "RecursionError", "SystemError")
 
+#: Written by the child at exit: its own peak resident memory (VmHWM).  The rusage of
+#: ``wait4`` cannot tell it: subprocess starts children with vfork, and Linux counts the
+#: parent's peak (the test run's, which may be large) in a vforked child's ``ru_maxrss``.
+_PEAK_RECORDER = (
+    "import atexit, os; atexit.register(lambda: open(os.environ['BRINERY_HARNESS_PEAK'], 'w')"
+    ".write(next((line.split()[1] for line in open('/proc/self/status') "
+    "if line.startswith('VmHWM:')), '')))"
+)
 _CLI_BOOTSTRAP = (
+    _PEAK_RECORDER + "; "
     "import resource, runpy, sys; "
     f"resource.setrlimit(resource.RLIMIT_AS, ({ADDRESS_SPACE}, {ADDRESS_SPACE})); "
     "sys.argv = ['brinery', *sys.argv[1:]]; "
@@ -56,7 +65,7 @@ class Report:
     timed_out: bool
     seconds: float  # wall time
     cpu_seconds: float  # the child's user + system time, start-up included
-    maxrss_mib: float  # the child's peak resident memory
+    maxrss_mib: float | None  # the child's peak resident memory (None: it died before telling)
     written: list[str]  # files that appeared in the child's directory (relative paths)
     result: dict[str, Any] | None  # the child's JSON (None: it printed none)
     stdout: str  # its tail (info's description)
@@ -84,7 +93,8 @@ class Report:
             what = f"{chain}: {self.result['message'][:160]}"
             if self.returncode:
                 what += f" [exit {self.returncode}]"
-        what += f" [{self.cpu_seconds:.1f}s cpu, {self.maxrss_mib:.0f} MiB]"
+        peak = "?" if self.maxrss_mib is None else f"{self.maxrss_mib:.0f}"
+        what += f" [{self.cpu_seconds:.1f}s cpu, {peak} MiB]"
         if self.written:
             what += f" [WROTE {', '.join(self.written)}]"
         return what
@@ -117,6 +127,7 @@ def run(
     workdir = Path(tempfile.mkdtemp(prefix="brinery-hostile-"))
     outputs = Path(tempfile.mkdtemp(prefix="brinery-hostile-out-"))
     env = _child_environment()
+    env["BRINERY_HARNESS_PEAK"] = str(outputs / "peak")
     if entry == "info":
         command = [sys.executable, "-c", _CLI_BOOTSTRAP, "info", path]
     else:
@@ -135,6 +146,9 @@ def run(
             stdout = out.read().decode(errors="replace")
             err.seek(0)
             stderr = err.read().decode(errors="replace")
+        peak = outputs / "peak"
+        recorded = peak.read_text().strip() if peak.exists() else ""
+        maxrss_mib = int(recorded) / 1024 if recorded.isdigit() else None  # (VmHWM is in kB)
         written = sorted(
             str(found.relative_to(workdir))
             for found in workdir.rglob("*")
@@ -162,7 +176,7 @@ def run(
         timed_out=timed_out,
         seconds=seconds,
         cpu_seconds=usage.ru_utime + usage.ru_stime,
-        maxrss_mib=usage.ru_maxrss / 1024,  # KiB on Linux
+        maxrss_mib=maxrss_mib,
         written=written,
         result=result,
         stdout=stdout[-4000:],
@@ -273,6 +287,7 @@ def _child(entry: str, path: str, kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
+    exec(_PEAK_RECORDER)
     resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
     entry, path, kwargs = argv[1], argv[2], json.loads(argv[3])
     report = _child(entry, path, kwargs)

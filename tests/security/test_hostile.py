@@ -64,7 +64,7 @@ def _problems(case: Any, variant: str, entry: str, report: Any) -> list[str]:
         found.append(f"killed by {report.signal}")
     if report.written:
         found.append(f"wrote {report.written}")
-    if report.maxrss_mib > MAX_RSS_MIB:
+    if report.maxrss_mib is not None and report.maxrss_mib > MAX_RSS_MIB:
         found.append(f"peak memory {report.maxrss_mib:.0f} MiB")
     if case.cpu_budget is not None and report.cpu_seconds > case.cpu_budget:
         found.append(f"{report.cpu_seconds:.1f}s of CPU (budget {case.cpu_budget}s)")
