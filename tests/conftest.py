@@ -311,14 +311,18 @@ class Pipe(io.RawIOBase):  # a file that says nothing of its size and cannot see
 
 path, kwargs = sys.argv[1], json.loads(sys.argv[2])
 source = Pipe(path) if kwargs.pop("pipe", False) else path
+def peak():  # this process's own high-water mark (ru_maxrss would count a vforking parent's)
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+
 brinery.compressors()  # the plugins load before the measure starts
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = peak()
 try:
     brinery.load(source, **kwargs)
     error, message = None, ""
 except BaseException as caught:
     error, message = type(caught).__name__, str(caught)
-grew = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024
+grew = (peak() - before) * 1024
 print(json.dumps([error, message, grew]))
 """
 
