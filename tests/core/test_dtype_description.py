@@ -9,6 +9,7 @@ import pytest
 
 from brinery import CorruptFileError
 from brinery.dtype_description import (
+    MAX_NESTING,
     DtypeDescription,
     build,
     describe_pickled,
@@ -163,3 +164,12 @@ def test_element_counts(shape: tuple[int, ...], itemsize: int, count: int) -> No
 def test_element_counts_are_bounded(shape: Any, itemsize: int, message: str) -> None:
     with pytest.raises(CorruptFileError, match=message):
         element_count(shape, itemsize)
+
+
+def test_nesting_of_dtypes_is_bounded() -> None:
+    description = describe_string("<f8")
+    for _ in range(MAX_NESTING - 1):
+        description = describe_pickled("V8", _state(fields={"a": (description, 0)}))
+    assert build(description).itemsize == 8
+    with pytest.raises(CorruptFileError, match="dtypes nested more than 16 levels deep"):
+        describe_pickled("V8", _state(fields={"a": (description, 0)}))

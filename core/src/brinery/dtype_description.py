@@ -69,6 +69,9 @@ class DtypeDescription:
     aligned: bool = False
     record: bool = False  # numpy.record items (recarrays)
     metadata: tuple[tuple[str, Any], ...] | None = None
+    #: How deeply dtypes nest in this one (1: no fields or subarray); building and comparing
+    #: descriptions recurse through them.
+    depth: int = dataclasses.field(default=1, compare=False)
 
     @property
     def dtype_str(self) -> str:
@@ -130,14 +133,12 @@ def describe_string(text: object) -> DtypeDescription:
     return _simple(kind, order, itemsize * 4 if kind == "U" else itemsize)
 
 
-def describe_pickled(code: object, state: object, nesting: int = 0) -> DtypeDescription:
+def describe_pickled(code: object, state: object) -> DtypeDescription:
     """The dtype numpy pickles as ``numpy.dtype(code, align, copy)`` and ``BUILD state``.
 
     ``code`` is the string (``'f8'``, ``'V16'``) or ``'record'`` for ``numpy.record``; the items
     of ``state`` that are dtypes (fields, subarrays) must already be descriptions.
     """
-    if nesting > MAX_NESTING:
-        raise _corrupt("dtypes nested too deeply")
     record = code == "record"
     if record:
         kind, natural = "V", None
@@ -160,7 +161,7 @@ def describe_pickled(code: object, state: object, nesting: int = 0) -> DtypeDesc
     if subarray is not None or names is not None or fields is not None or record:
         if kind != "V":
             raise _corrupt("fields or a subarray on a dtype that is not void")
-        description = _structured(subarray, names, fields, itemsize, nesting, aligned, record)
+        description = _structured(subarray, names, fields, itemsize, aligned, record)
     elif kind in _FLEXIBLE:
         size = itemsize if itemsize >= 0 else _flexible_size(kind, natural)
         description = _simple(kind, order, size)
@@ -235,7 +236,6 @@ def _structured(
     names: object,
     fields: object,
     itemsize: object,
-    nesting: int,
     aligned: bool,
     record: bool,
 ) -> DtypeDescription:
@@ -258,7 +258,9 @@ def _structured(
                 f"a subarray of {math.prod(shape)} items of {base.itemsize} bytes declared as "
                 f"{itemsize} bytes"
             )
-        return DtypeDescription("V", "|", itemsize, subarray=(base, shape), record=record)
+        return DtypeDescription(
+            "V", "|", itemsize, subarray=(base, shape), record=record, depth=_depth(base.depth)
+        )
     if names is None and fields is None:
         return DtypeDescription("V", "|", itemsize, record=record)
     if type(names) is not tuple or type(fields) is not dict or not names:
@@ -288,9 +290,16 @@ def _structured(
         described.append(Field(name, dtype, offset, title))
     if len(fields) != len(names) + len(titles) or len(set(names)) != len(names):
         raise _corrupt("fields that do not match the names")
+    depth = _depth(max(field.dtype.depth for field in described))
     return DtypeDescription(
-        "V", "|", itemsize, fields=tuple(described), aligned=aligned, record=record
+        "V", "|", itemsize, fields=tuple(described), aligned=aligned, record=record, depth=depth
     )
+
+
+def _depth(inner: int) -> int:
+    if inner >= MAX_NESTING:
+        raise _corrupt(f"dtypes nested more than {MAX_NESTING} levels deep")
+    return inner + 1
 
 
 # -- building ----------------------------------------------------------------------------------

@@ -66,9 +66,11 @@ from .safe_numpy import ArrayToken, Dtypes, DtypeToken, Pending
 
 __all__ = ["DEFAULT_TRUSTED", "Placeholder", "SafeUnpickler", "parse_trusted"]
 
-#: Nesting allowed: open ``MARK``s, and tuples or frozensets inside each other (hashing those
-#: recurses in C).  The pickler itself cannot write deeper (Python's recursion limit).
+#: Open ``MARK``s allowed: the pickler itself cannot nest deeper (Python's recursion limit).
 MAX_NESTING = 1000
+#: Tuples (and frozensets) inside each other: hashing them recurses in C without a check, and
+#: comparing them (equal hashes) recurses up to Python's recursion limit.
+MAX_TUPLE_NESTING = 200
 #: Keys of one dict (or items of one set) with the same hash: each insertion compares with all
 #: the others, so many of them cost quadratic time (20,000 colliding ints: 10-30 s).
 MAX_EQUAL_HASHES = 64
@@ -436,9 +438,9 @@ class SafeUnpickler(_PurePythonUnpickler):  # type: ignore[misc]
                 if type(made) is tuple:
                     cost = min(cost + item_cost, MAX_HASH_WORK + 1)
         if depth > 1:
-            if depth > MAX_NESTING:
+            if depth > MAX_TUPLE_NESTING:
                 raise CorruptFileError(
-                    f"the pickle nests tuples more than {MAX_NESTING} levels deep"
+                    f"the pickle nests tuples more than {MAX_TUPLE_NESTING} levels deep"
                 )
             self._nesting[id(made)] = (made, depth, cost)
         return made

@@ -463,14 +463,19 @@ def _description(value: Any) -> DtypeDescription | None:
     raise CorruptFileError("the file gives something else than a dtype as an array's dtype")
 
 
-def _as_data(value: Any) -> Any:
-    """Symbols as the plain data a dtype state is checked as (dtypes as descriptions)."""
+def _as_data(value: Any, depth: int = 0) -> Any:
+    """Symbols as the plain data a dtype state is checked as (dtypes as descriptions); past a
+    few levels (a dict may even hold itself), opaque."""
+    if depth > KEPT_DEPTH:
+        return OPAQUE
     if isinstance(value, _Dtype):
         return value.description if value.built and value.description is not None else value
     if type(value) is tuple:
-        return tuple(_as_data(item) for item in value)
+        return tuple(_as_data(item, depth + 1) for item in value)
     if isinstance(value, _Dict):
-        return {key: _as_data(item) for key, item in value.items} if value.complete else value
+        if not value.complete:
+            return value
+        return {key: _as_data(item, depth + 1) for key, item in value.items}
     return value
 
 
