@@ -294,3 +294,22 @@ def test_hashing_tuples_of_shared_tuples_is_bounded(use: str) -> None:
         payload = P4 + b")q\x00" + levels + b"(h\x40\x91."
     with pytest.raises(brinery.CorruptFileError, match="hashing the pickle's keys would take"):
         brinery.load(io.BytesIO(_stream(payload)), trusted=[])
+
+
+@pytest.mark.parametrize(
+    "dtype", ["<U2", ">U2", [("a", "<i4"), ("b", "<U1")], [("s", ">U1", (2,))]], ids=str
+)
+def test_text_past_unicode_is_refused(dtype: Any) -> None:
+    """numpy makes str arrays of any UCS-4 value, then raises SystemError reading an item."""
+    good = np.zeros(2, dtype=dtype)
+    bad = bytearray(good.tobytes())
+    bad[-4:] = b"\xff\xff\xff\xff"
+    payload = pickle.dumps(np.frombuffer(bytes(bad), dtype=good.dtype).copy(), protocol=4)
+    with pytest.raises(brinery.CorruptFileError, match="code point past U\\+10FFFF"):
+        brinery.load(io.BytesIO(payload), trusted=[])
+    streamed = io.BytesIO()
+    brinery.dump(good, streamed, checksums=False)  # (an attacker recomputes them anyway)
+    data = streamed.getvalue().replace(good.tobytes(), bytes(bad))
+    for trusted in ([], None):  # every mode: such an array is unusable
+        with pytest.raises(brinery.CorruptFileError, match="code point past U\\+10FFFF"):
+            brinery.load(io.BytesIO(data), trusted=trusted)

@@ -27,6 +27,7 @@ import numpy as np
 
 from .dtype_description import element_count
 from .errors import CorruptFileError, TruncatedFileError, UnsupportedVersionError
+from .rebuild import check_text
 from .safe import ByteAccount, Placeholder, SafeUnpickler
 from .safe_globals import (
     JOBLIB_OLD_WRAPPERS,
@@ -127,6 +128,7 @@ class JoblibUnpickler(SafeUnpickler):
         array = np.empty(count, dtype=dtype)
         if count and dtype.itemsize:
             self._fill(array)
+            check_text(array.view(np.uint8), dtype)
         array = array.reshape(shape[::-1]).T if order == "F" else array.reshape(shape)
         if isinstance(subclass, Placeholder):
             return subclass

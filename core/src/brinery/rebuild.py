@@ -54,7 +54,9 @@ def array_in_band(
     """
     if type(dtype) is str and type(shape) is tuple and (order == "C" or order == "F"):
         resolved = _DTYPES_BY_STRING.get(dtype)
-        if resolved is not None and resolved.itemsize and type(data) in (bytearray, bytes):
+        if resolved is not None and resolved.itemsize and resolved.kind != "U" and type(
+            data
+        ) in (bytearray, bytes):
             try:
                 layout: Literal["C", "F"] = order  # type: ignore[assignment]
                 result: np.ndarray = np.ndarray(shape, resolved, data, 0, None, layout)
@@ -153,6 +155,66 @@ def view_of(memory: np.ndarray, dtype: np.dtype, shape: tuple[int, ...], order: 
             f"an array of {len(shape)} dimensions and {dtype.itemsize}-byte items needs "
             f"{expected} bytes, but its data has {memory.nbytes}"
         )
+    check_text(memory, dtype)
     layout: Literal["C", "F"] = "F" if order == "F" else "C"
     result: np.ndarray = np.ndarray(shape, dtype=dtype, buffer=memory, order=layout)
     return result
+
+
+def check_text(memory: np.ndarray, dtype: np.dtype) -> None:
+    """Refuse ``str`` items (numpy's UCS-4) holding code points past U+10FFFF: numpy builds such
+    arrays, but reading an item raises ``SystemError`` (and so do ``repr`` and ``print``).
+    ``memory``: the items' bytes, a contiguous ``uint8`` array."""
+    if dtype.kind not in "UV" or not memory.nbytes:
+        return
+    segments = _text_segments(dtype)
+    if not segments:
+        return
+    items = memory.reshape(-1, dtype.itemsize)
+    for offset, size, byteorder in segments:
+        codes = np.ascontiguousarray(items[:, offset : offset + size]).view(byteorder + "u4")
+        if codes.size and int(codes.max()) > 0x10FFFF:
+            raise CorruptFileError(
+                "the file holds text that is not Unicode (a code point past U+10FFFF)"
+            )
+
+
+def _text_segments(dtype: np.dtype) -> list[tuple[int, int, str]]:
+    """Where the UCS-4 text of one item lies: ``(offset, bytes, byte order)``."""
+    found = _TEXT_SEGMENTS.get(dtype)
+    if found is None:
+        found = []
+        _collect_text(dtype, 0, found)
+        if len(_TEXT_SEGMENTS) < _DTYPE_CACHE_SIZE:
+            _TEXT_SEGMENTS[dtype] = found
+    return found
+
+
+def _collect_text(dtype: np.dtype, base: int, found: list[tuple[int, int, str]]) -> None:
+    if dtype.kind == "U":
+        found.append((base, dtype.itemsize, _byteorder(dtype)))
+    elif dtype.subdtype is not None:
+        inner, shape = dtype.subdtype
+        if inner.kind == "U":  # the elements of a subarray are contiguous
+            found.append((base, dtype.itemsize, _byteorder(inner)))
+        elif inner.kind == "V":
+            for index in range(min(math.prod(shape), _MAX_TEXT_SEGMENTS)):
+                _collect_text(inner, base + index * inner.itemsize, found)
+    elif dtype.names is not None:
+        for name in dtype.names:
+            inner, offset = dtype.fields[name][:2]  # type: ignore[index]
+            _collect_text(inner, base + offset, found)
+    if len(found) > _MAX_TEXT_SEGMENTS:
+        raise CorruptFileError("the file describes a dtype with too many text fields")
+
+
+def _byteorder(dtype: np.dtype) -> str:
+    if dtype.byteorder in "<>":
+        return dtype.byteorder
+    return "<" if np.little_endian else ">"
+
+
+#: str fields checked per dtype (subarrays of structures multiply them).
+_MAX_TEXT_SEGMENTS = 4096
+#: (Keyed by dtype equality: dtypes that compare equal place their text alike.)
+_TEXT_SEGMENTS: dict[np.dtype, list[tuple[int, int, str]]] = {}

@@ -334,6 +334,7 @@ def scalar(args: tuple[Any, ...], dtypes: Dtypes) -> Any:
         raise CorruptFileError(
             f"a numpy scalar of {checked.itemsize} bytes made from {len(data)} bytes"
         )
+    rebuild.check_text(np.frombuffer(data, dtype=np.uint8), checked)
     return _SCALAR(checked, data)
 
 
