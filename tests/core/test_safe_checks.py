@@ -313,3 +313,18 @@ def test_text_past_unicode_is_refused(dtype: Any) -> None:
     for trusted in ([], None):  # every mode: such an array is unusable
         with pytest.raises(brinery.CorruptFileError, match="code point past U\\+10FFFF"):
             brinery.load(io.BytesIO(data), trusted=trusted)
+
+
+def test_pickles_inside_pickles_are_bounded() -> None:
+    """A joblib object array's elements are a pickle after its wrapper: one inside the other,
+    100 deep, in a few kilobytes."""
+    object_state = b"(K\x03" + _text("|") + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK?t"
+    wrapper = (
+        P4 + _global("joblib.numpy_pickle", "NumpyArrayWrapper") + b")\x81}(" + _text("subclass")
+        + _global("numpy", "ndarray") + _text("shape") + b"K\x01\x85" + _text("order")
+        + _text("C") + _text("dtype") + _dtype("O8", object_state) + b"ub"
+    )  # fmt: skip
+    payload = wrapper * 100 + b"N." * 101
+    for outcome in _outcomes(payload):
+        assert isinstance(outcome, brinery.CorruptFileError), outcome
+        assert "nests pickles more than 32 levels deep" in str(outcome)

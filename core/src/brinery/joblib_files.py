@@ -28,7 +28,7 @@ import numpy as np
 from .dtype_description import element_count
 from .errors import CorruptFileError, TruncatedFileError, UnsupportedVersionError
 from .rebuild import check_text
-from .safe import ByteAccount, Placeholder, SafeUnpickler
+from .safe import MAX_NESTED_PICKLES, ByteAccount, Placeholder, SafeUnpickler
 from .safe_globals import (
     JOBLIB_OLD_WRAPPERS,
     JOBLIB_WRAPPER,
@@ -80,8 +80,10 @@ class JoblibUnpickler(SafeUnpickler):
         trusted: frozenset[tuple[str, str]] | None,
         *,
         account: ByteAccount | None = None,
+        nesting: int = 0,
     ) -> None:
         self._account = account or ByteAccount()
+        self._pickle_depth = nesting  # pickles inside pickles (object arrays)
         super().__init__(stream, trusted, account=self._account)
         self._raw = stream
 
@@ -117,7 +119,13 @@ class JoblibUnpickler(SafeUnpickler):
         pickle goes on after them)."""
         subclass, dtype, shape, order, aligned = self._checked_wrapper(state)
         if dtype is OBJECT_DTYPE or (not self._checked and dtype.hasobject):
-            nested = JoblibUnpickler(self._raw, self._trusted, account=self._account)
+            if self._pickle_depth >= MAX_NESTED_PICKLES:
+                raise CorruptFileError(
+                    f"the file nests pickles more than {MAX_NESTED_PICKLES} levels deep"
+                )
+            nested = JoblibUnpickler(
+                self._raw, self._trusted, account=self._account, nesting=self._pickle_depth + 1
+            )
             nested.untrusted = self.untrusted  # one list for the whole file
             return nested.load()
         if aligned:  # joblib >= 1.2: one byte giving the padding, then the padding

@@ -74,6 +74,8 @@ MAX_TUPLE_NESTING = 200
 #: Keys of one dict (or items of one set) with the same hash: each insertion compares with all
 #: the others, so many of them cost quadratic time (20,000 colliding ints: 10-30 s).
 MAX_EQUAL_HASHES = 64
+#: Pickles inside pickles (a joblib object array's elements follow its wrapper as a pickle).
+MAX_NESTED_PICKLES = 32
 #: Elements hashed for the keys of one load's dicts and sets (a second or so of hashing).
 MAX_HASH_WORK = 1 << 26
 #: Reads up to this size are served at once; larger ones in pieces of it, so that a declared

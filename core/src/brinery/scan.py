@@ -32,7 +32,7 @@ from .dtype_description import (
 )
 from .errors import CorruptFileError, TruncatedFileError, UnsupportedVersionError
 from .format.layout import ARRAY_RECORD, BUFFER_RECORD
-from .safe import MAX_NESTING, ByteAccount
+from .safe import MAX_NESTED_PICKLES, MAX_NESTING, ByteAccount
 from .safe_globals import (
     ARRAY_CLASS,
     DTYPE,
@@ -169,8 +169,10 @@ class Scanner:
         account: ByteAccount | None = None,
         untrusted: dict[str, None] | None = None,
         arrays: list[ArrayInfo] | None = None,
+        nesting: int = 0,
     ) -> None:
         self._stream = stream
+        self._nesting = nesting  # pickles inside pickles (joblib's object arrays)
         self._joblib = joblib
         self._account = account or ByteAccount()
         self.untrusted: dict[str, None] = {} if untrusted is None else untrusted
@@ -407,6 +409,10 @@ class Scanner:
             raise CorruptFileError("a joblib array wrapper has an invalid dtype")
         shape, order = _as_data(state.get("shape")), state.get("order")
         if dtype.description is None:  # an object array: a pickle of it follows
+            if self._nesting >= MAX_NESTED_PICKLES:
+                raise CorruptFileError(
+                    f"the file nests pickles more than {MAX_NESTED_PICKLES} levels deep"
+                )
             self.arrays.append(ArrayInfo("|O", shape if type(shape) is tuple else (), "C", 0, True))
             Scanner(
                 self._stream,
@@ -414,6 +420,7 @@ class Scanner:
                 account=self._account,
                 untrusted=self.untrusted,
                 arrays=[],
+                nesting=self._nesting + 1,
             ).scan()
             return
         if state.get("numpy_array_alignment_bytes") is not None:
