@@ -920,6 +920,57 @@ case(
     cpu_budget=DEEP_CPU_BUDGET,
 )
 
+SHARED_LEVELS = 64
+
+
+def _shared_tuples() -> bytes:
+    """A tuple holding the previous one twice, 64 times over (found by the grammar fuzzer):
+    hashing it takes 2**64 steps, CPython caching no tuple's hash."""
+    out = pickle.EMPTY_TUPLE + pickle.BINPUT + b"\x00"
+    for level in range(SHARED_LEVELS):
+        ref = pickle.BINGET + bytes([level])
+        out += pickle.POP + ref + ref + pickle.TUPLE2 + pickle.BINPUT + bytes([level + 1])
+    return out
+
+
+case(
+    "shared-tuple-key",
+    ATTACK_5,
+    f"tuples of shared tuples, {SHARED_LEVELS} levels (521 bytes), as a dict key",
+    standard_variants(
+        lambda: proto(pickle.EMPTY_DICT + _shared_tuples() + pickle.NONE + pickle.SETITEM),
+        stream=("stream", "stream.gz"),
+        plain=("plain-pickle",),
+    ),
+    cpu_budget=CPU_BUDGET,
+)
+
+
+def _nested_object_arrays(depth: int) -> bytes:
+    """joblib object arrays, each one's elements a pickle holding the next wrapper."""
+    object_dtype = (
+        glob("numpy", "dtype") + text("O8") + pickle.NEWFALSE + pickle.NEWTRUE + pickle.TUPLE3
+        + pickle.REDUCE + pickle.MARK + integer(3) + text("|") + pickle.NONE * 3
+        + integer(-1) * 2 + integer(63) + pickle.TUPLE + pickle.BUILD
+    )  # fmt: skip
+    wrapper = proto(
+        glob("joblib.numpy_pickle", "NumpyArrayWrapper") + pickle.EMPTY_TUPLE + pickle.NEWOBJ
+        + pickle.EMPTY_DICT + pickle.MARK + text("subclass") + glob("numpy", "ndarray")
+        + text("shape") + integer(1) + pickle.TUPLE1 + text("order") + text("C")
+        + text("dtype") + object_dtype + pickle.SETITEMS + pickle.BUILD,
+        4,
+    )[:-1]  # (no STOP: the nested pickle follows)
+    return wrapper * depth + (pickle.NONE + pickle.STOP) * (depth + 1)
+
+
+case(
+    "nested-object-pickles",
+    ATTACK_5,
+    "joblib object arrays nested 5,000 deep (each one's elements a pickle holding the next)",
+    joblib_variants(lambda: _nested_object_arrays(5000), names=("joblib", "joblib.gz")),
+    cpu_budget=CPU_BUDGET,
+)
+
 COLLISIONS = 40_000
 
 
