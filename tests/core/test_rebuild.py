@@ -20,8 +20,25 @@ def test_in_band_array_is_a_view_of_the_pickled_data(data_type: type) -> None:
 
     assert result.dtype == np.dtype("<i4")
     np.testing.assert_array_equal(result, np.arange(6).reshape(2, 3))
-    assert result.base is data
     assert result.flags.writeable is (data_type is bytearray)
+    if isinstance(data, bytearray):  # a view (no copy) holding an export on the bytearray
+        data[:4] = (7).to_bytes(4, "little")
+        assert result[0, 0] == 7
+        with pytest.raises(BufferError):
+            data.extend(b"x")  # resizing would free the array's memory
+
+
+@pytest.mark.parametrize("warm", [True, False], ids=["fast path", "thorough path"])
+def test_in_band_arrays_keep_their_bytearray_from_resizing(warm: bool) -> None:
+    """The memo can hand the same bytearray to the caller too (issue 11)."""
+    if warm:
+        rebuild.array_in_band("<f8", (1,), "C", bytes(8))
+    data = bytearray(np.arange(4.0).tobytes())
+    result = rebuild.array_in_band("<f8" if warm else np.dtype("<f8"), (4,), "C", data)
+    with pytest.raises(BufferError):
+        data.clear()
+    del result
+    data.clear()  # the export ends with the array
 
 
 def test_in_band_fortran_order() -> None:

@@ -11,6 +11,7 @@ raw-memory record the same way.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import pickle
 from collections.abc import Iterator
 from typing import Any
@@ -32,45 +33,44 @@ _PLAIN_KINDS = frozenset("biufcmMSUV")
 Reduction = tuple[Any, ...]
 
 
-class BrineryPickler(pickle.Pickler):
-    """``pickle.Pickler`` writing to a :class:`StreamWriter`, arrays' memory out of band."""
+class _Dump:
+    """What one dump remembers besides the pickler's memo, and its buffer callback."""
 
     def __init__(self, stream: StreamWriter, protocol: int) -> None:
-        callback = self._buffer_callback if protocol >= 5 else None
-        super().__init__(stream, protocol=protocol, buffer_callback=callback)
-        self._stream = stream
-        self._protocol = protocol
-        self._dtype_tokens: dict[int, tuple[np.dtype, np.dtype | str]] = {}
-        # dtypes (by id, kept alive by _dtype_tokens) whose small C-contiguous arrays have gone
+        self.stream = stream
+        self.protocol = protocol
+        self.dtype_tokens: dict[int, tuple[np.dtype, np.dtype | str]] = {}
+        # dtypes (by id, kept alive by dtype_tokens) whose small C-contiguous arrays have gone
         # in band as a PickleBuffer before: their next ones take the fast path.
-        self._in_band_tokens: dict[int, np.dtype | str] = {}
-        self._in_band_buffer: pickle.PickleBuffer | None = None  # the last one handed out
+        self.in_band_tokens: dict[int, np.dtype | str] = {}
+        self.in_band_buffer: pickle.PickleBuffer | None = None  # the last one handed out
 
-    def reducer_override(self, obj: Any) -> Any:
+    def __call__(self, buffer: pickle.PickleBuffer) -> bool:
+        """The buffer callback: a large out-of-band buffer becomes a record; small ones stay
+        in the pickle."""
+        if buffer is self.in_band_buffer:
+            return True  # a small array's, from reduce
+        memory = buffer.raw()
+        if memory.nbytes < OUT_OF_BAND_MIN_BYTES:
+            return True
+        self.stream.write_memory(BUFFER_RECORD, memory.nbytes, [memory])
+        return False
+
+    def reduce(self, obj: Any) -> Any:
         if type(obj) is np.ndarray:
             # The fast path: objects full of small arrays meet this tens of thousands of times.
-            token = self._in_band_tokens.get(id(obj.dtype))
+            token = self.in_band_tokens.get(id(obj.dtype))
             if token is not None and obj.nbytes < OUT_OF_BAND_MIN_BYTES and obj.flags.c_contiguous:
                 try:
                     buffer = pickle.PickleBuffer(obj)  # type: ignore[arg-type]
                 except (ValueError, TypeError, BufferError):
                     pass  # a dtype numpy cannot export (datetimes): the thorough path copies
                 else:
-                    self._in_band_buffer = buffer
+                    self.in_band_buffer = buffer
                     return (rebuild.array_in_band, (token, obj.shape, "C", buffer))
         if isinstance(obj, np.ndarray):
             return self._reduce_array(obj)
         return NotImplemented
-
-    def _buffer_callback(self, buffer: pickle.PickleBuffer) -> bool:
-        """Write a large out-of-band buffer as a record; keep small ones in the pickle."""
-        if buffer is self._in_band_buffer:
-            return True  # a small array's, from reducer_override
-        memory = buffer.raw()
-        if memory.nbytes < OUT_OF_BAND_MIN_BYTES:
-            return True
-        self._stream.write_memory(BUFFER_RECORD, memory.nbytes, [memory])
-        return False
 
     def _reduce_array(self, array: np.ndarray) -> Any:
         if not _has_plain_memory(array.dtype):
@@ -102,37 +102,80 @@ class BrineryPickler(pickle.Pickler):
             # data goes in as a PickleBuffer over the array's own memory, not as a copy; it
             # loads as a bytearray (writable) or bytes (read-only).
             in_band = self._in_band(array, order)
-            if self._protocol >= 5 and order == "C" and _has_plain_memory(array.dtype):
-                self._in_band_tokens[id(array.dtype)] = dtype
+            if self.protocol >= 5 and order == "C" and _has_plain_memory(array.dtype):
+                self.in_band_tokens[id(array.dtype)] = dtype
             return (rebuild.array_in_band, (dtype, array.shape, order, in_band))
-        self._stream.write_memory(ARRAY_RECORD, array.nbytes, memory_blocks(array, order))
+        self.stream.write_memory(ARRAY_RECORD, array.nbytes, memory_blocks(array, order))
         return (rebuild.array, (dtype, array.shape, order, bool(array.flags.writeable)))
 
     def _in_band(self, array: np.ndarray, order: str) -> Any:
-        if self._protocol >= 5:
+        if self.protocol >= 5:
             contiguous = array.flags.c_contiguous if order == "C" else array.flags.f_contiguous
             if contiguous:
                 # Not every dtype can be exported (datetimes, inside structures too).
                 with contextlib.suppress(ValueError, TypeError, BufferError):
                     return pickle.PickleBuffer(array)  # type: ignore[arg-type]
-            memory = contiguous_bytes(array, order)  # a copy when not contiguous: keep the flag
-            return pickle.PickleBuffer(memory if array.flags.writeable else memory.toreadonly())
-        memory = contiguous_bytes(array, order)  # no PickleBuffer before protocol 5
-        return bytearray(memory) if array.flags.writeable else bytes(memory)
+            # A byte array of the elements (a copy when not contiguous), never a memoryview:
+            # a PickleBuffer over a temporary memoryview is freed out of order by a cyclic
+            # collection on CPython 3.11 (a crash).  Read-only arrays load read-only.
+            memory = contiguous_array(array, order)
+            if not array.flags.writeable:
+                memory = memory.view()
+                memory.flags.writeable = False
+            return pickle.PickleBuffer(memory)  # type: ignore[arg-type]
+        memory = contiguous_array(array, order)  # no PickleBuffer before protocol 5
+        return bytearray(memory) if array.flags.writeable else memory.tobytes()
 
     def _dtype_token(self, dtype: np.dtype) -> np.dtype | str:
         """A dtype's string form where it says everything (``'<f8'``), else the dtype itself."""
         # Keyed by identity: dtypes that differ in metadata or alignment compare (and hash)
         # equal.  The cache holds the dtype, so its id is not reused while it is cached.
-        cached = self._dtype_tokens.get(id(dtype))
+        cached = self.dtype_tokens.get(id(dtype))
         if cached is not None:
             return cached[1]
         token: np.dtype | str = dtype
         simple = dtype.fields is None and dtype.subdtype is None and dtype.metadata is None
         if simple and np.dtype(dtype.str) == dtype:
             token = dtype.str
-        self._dtype_tokens[id(dtype)] = (dtype, token)
+        self.dtype_tokens[id(dtype)] = (dtype, token)
         return token
+
+
+#: The dump in progress in this context, for :class:`_Reducer`.
+_DUMPING: contextvars.ContextVar[_Dump] = contextvars.ContextVar("brinery_dumping")
+
+
+class _Reducer:
+    """The pickler's ``reducer_override``: an object on the class (so the pickler does not keep
+    a bound method of itself), handing every object to the dump in progress."""
+
+    def __call__(self, obj: Any) -> Any:
+        return _DUMPING.get().reduce(obj)
+
+
+class BrineryPickler(pickle.Pickler):
+    """``pickle.Pickler`` writing to a :class:`StreamWriter`, arrays' memory out of band.
+
+    No reference cycle: the C pickler keeps its ``reducer_override`` and ``buffer_callback``,
+    and a bound method of itself there would keep it, its memo (the dumped value) and the
+    target file alive until a cyclic collection.  So ``reducer_override`` is a callable stored
+    on the class (:class:`_Reducer`), which finds the dump in progress in a context variable,
+    and the buffer callback is that dump's :class:`_Dump`, which knows nothing of the pickler.
+    """
+
+    reducer_override = _Reducer()  # (not bound: see above)
+
+    def __init__(self, stream: StreamWriter, protocol: int) -> None:
+        self._dump = _Dump(stream, protocol)
+        callback = self._dump if protocol >= 5 else None
+        super().__init__(stream, protocol=protocol, buffer_callback=callback)
+
+    def dump(self, obj: Any) -> None:
+        token = _DUMPING.set(self._dump)
+        try:
+            super().dump(obj)
+        finally:
+            _DUMPING.reset(token)
 
 
 def _has_plain_memory(dtype: np.dtype) -> bool:
@@ -159,12 +202,19 @@ def memory_order(array: np.ndarray) -> str:
     return "F" if strides and strides == sorted(strides) and strides[0] < strides[-1] else "C"
 
 
-def contiguous_bytes(array: np.ndarray, order: str) -> memoryview:
-    """The array's bytes in ``order`` as a byte view (a copy only if not contiguous that way)."""
+def contiguous_array(array: np.ndarray, order: str) -> np.ndarray:
+    """The array's bytes in ``order`` as a 1-d ``uint8`` array (a copy only if not contiguous
+    that way)."""
     flat = np.ravel(array, order=order)  # type: ignore[call-overload]
     if not flat.dtype.itemsize:
-        return memoryview(b"")
-    return memoryview(flat.view(np.uint8))
+        return np.empty(0, dtype=np.uint8)
+    result: np.ndarray = flat.view(np.uint8)
+    return result
+
+
+def contiguous_bytes(array: np.ndarray, order: str) -> memoryview:
+    """The array's bytes in ``order`` as a byte view (a copy only if not contiguous that way)."""
+    return memoryview(contiguous_array(array, order))  # type: ignore[arg-type]
 
 
 def memory_blocks(array: np.ndarray, order: str) -> Iterator[memoryview]:

@@ -59,7 +59,9 @@ def array_in_band(
         ) in (bytearray, bytes):
             try:
                 layout: Literal["C", "F"] = order  # type: ignore[assignment]
-                result: np.ndarray = np.ndarray(shape, resolved, data, 0, None, layout)
+                # frombuffer holds an export on a bytearray (the memo may hand the same one to
+                # the caller too: resizing it must fail, not free the array's memory).
+                result: np.ndarray = np.frombuffer(data, resolved).reshape(shape, order=layout)
             except (TypeError, ValueError, OverflowError):
                 pass  # reported with a clear message by the thorough path below
             else:

@@ -1,0 +1,172 @@
+"""Memory safety (issue 11): no reference cycles keep a dumped value or a file alive, and no
+crash when the garbage collector runs at every allocation.
+
+The crash (CPython 3.11 frees a memoryview's buffer while a PickleBuffer still exports it, when
+a cyclic collection clears them out of order) needs a fresh interpreter to show, so those runs
+are subprocesses that must exit 0 with nothing on standard error.
+"""
+
+from __future__ import annotations
+
+import gc
+import io
+import subprocess
+import sys
+import textwrap
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+
+import brinery
+
+#: Small arrays of every kind that travels in the pickle, by every path of the pickler.
+IN_BAND = """
+import numpy as np
+def in_band_values():
+    rng = np.random.default_rng(0)
+    read_only = np.arange(12.0)
+    read_only.flags.writeable = False
+    return {
+        "many": [np.zeros(2) for _ in range(1000)],  # a young collection runs mid-dump
+        "dates": np.array(["2020-01-01", "2021-02-03"], dtype="datetime64[D]"),
+        "durations": np.array([1, 2], dtype="timedelta64[s]"),
+        "strided": np.arange(40.0)[::3],
+        "fortran": np.asfortranarray(rng.random((3, 4))),
+        "read_only": read_only,
+        "read_only_strided": read_only[::2],
+        "structured": np.zeros(3, dtype=[("t", "<M8[s]"), ("x", "<f4")]),
+        "text": np.array(["a", "bc"]),
+        "bools": np.array([True, False]),
+        "complex": np.array([1 + 2j]),
+        "zero_d": np.array(3.5),
+        "masked": np.ma.masked_array([1.0, 2.0], mask=[0, 1]),
+    }
+"""
+
+REPRODUCTION = IN_BAND + """
+import gc, io, sys, brinery
+gc.set_threshold(1)  # a collection at every allocation exposes collection-order bugs
+compress, protocol, kind = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+compress = False if compress == "none" else compress
+value = in_band_values()
+for _ in range(2):
+    if kind == "path":
+        brinery.dump(value, sys.argv[4], compress=compress, protocol=protocol)
+        loaded = brinery.load(sys.argv[4])
+        safe = brinery.load(sys.argv[4], trusted=[])
+    else:
+        target = io.BytesIO()
+        brinery.dump(value, target, compress=compress, protocol=protocol)
+        loaded = brinery.load(io.BytesIO(target.getvalue()))
+        safe = brinery.load(io.BytesIO(target.getvalue()), trusted=[])
+    assert len(loaded["many"]) == len(safe["many"]) == 1000
+    del loaded, safe
+    gc.collect()
+print("ok")
+"""
+
+
+THE_ISSUE = IN_BAND + """
+import gc, io, brinery
+def dump_once():  # as reported: a full collection after the dump crashed CPython 3.11
+    brinery.dump(in_band_values(), io.BytesIO())
+gc.collect()
+dump_once()
+gc.collect()
+print("ok")
+"""
+
+
+def test_the_reported_crash_is_gone() -> None:
+    done = subprocess.run(
+        [sys.executable, "-X", "dev", "-c", THE_ISSUE],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PATH": "", "BRINERY_LOAD_PLUGINS": ""},
+        check=False,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "ok\n", "")
+
+
+@pytest.mark.parametrize(
+    ("compress", "protocol", "kind"),
+    [
+        ("none", 5, "file object"),
+        ("none", 4, "file object"),
+        ("none", 2, "path"),
+        ("zlib", 5, "path"),
+        ("gzip", 5, "file object"),
+        ("xz", 5, "file object"),
+    ],
+)
+def test_dumps_and_loads_survive_collections_at_every_allocation(
+    compress: str, protocol: int, kind: str, tmp_path: Any
+) -> None:
+    """The issue's reproduction, generalised: exit 0, nothing on standard error, under
+    ``python -X dev`` (debug allocator hooks, warnings shown) and ``gc.set_threshold(1)``."""
+    done = subprocess.run(
+        [sys.executable, "-X", "dev", "-c", REPRODUCTION, compress, str(protocol), kind,
+         str(tmp_path / "value.pkl")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={"PYTHONMALLOC": "debug", "PATH": "", "BRINERY_LOAD_PLUGINS": ""},
+        check=False,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "ok\n", "")
+
+
+@pytest.fixture
+def no_collection() -> Iterator[None]:
+    """Only reference counting frees anything: what a cycle would keep alive stays alive."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+class _Sink(io.BytesIO):
+    """A file object that can be referenced weakly (a plain BytesIO cannot)."""
+
+
+@pytest.mark.usefixtures("no_collection")
+@pytest.mark.parametrize("compress", [False, "zlib"])
+@pytest.mark.parametrize("protocol", [2, 5])
+def test_dump_keeps_nothing_alive(compress: Any, protocol: int) -> None:
+    namespace: dict[str, Any] = {}
+    exec(IN_BAND, namespace)
+    value = namespace["in_band_values"]()
+    value["big"] = np.zeros(100_000)  # an array record
+    target = _Sink()
+    brinery.dump(value, target, compress=compress, protocol=protocol)
+    data = target.getvalue()
+    watched = [weakref.ref(value["big"]), weakref.ref(value["many"][0]), weakref.ref(target)]
+    del value, target
+    assert [ref() for ref in watched] == [None, None, None]
+
+    source = _Sink(data)
+    loaded = brinery.load(source)
+    watched = [weakref.ref(loaded["big"]), weakref.ref(loaded["many"][0]), weakref.ref(source)]
+    del loaded, source
+    assert [ref() for ref in watched] == [None, None, None]
+
+
+@pytest.mark.usefixtures("no_collection")
+def test_a_failed_dump_keeps_nothing_alive() -> None:
+    class Unpicklable:
+        def __reduce__(self) -> Any:
+            raise TypeError("no")
+
+    value = [np.zeros(100_000), Unpicklable()]
+    target = _Sink()
+    with pytest.raises(brinery.DumpError):
+        brinery.dump(value, target)
+    watched = [weakref.ref(value[0]), weakref.ref(target)]
+    del value, target
+    assert [ref() for ref in watched] == [None, None]
