@@ -12,7 +12,6 @@ import gc
 import io
 import subprocess
 import sys
-import textwrap
 import weakref
 from collections.abc import Iterator
 from typing import Any
