@@ -169,3 +169,33 @@ def test_a_failed_dump_keeps_nothing_alive() -> None:
     watched = [weakref.ref(value[0]), weakref.ref(target)]
     del value, target
     assert [ref() for ref in watched] == [None, None]
+
+
+def _live_views(traceback: Any) -> list[str]:
+    """The memoryviews still usable in a traceback's frames."""
+    found = []
+    while traceback is not None:
+        for name, value in traceback.tb_frame.f_locals.items():
+            if isinstance(value, memoryview):
+                try:
+                    value.nbytes  # noqa: B018  (a released view raises here)
+                except ValueError:
+                    continue
+                found.append(f"{traceback.tb_frame.f_code.co_name}: {name}")
+        traceback = traceback.tb_next
+    return found
+
+
+@pytest.mark.parametrize("protocol", [4, 5])
+@pytest.mark.parametrize("cut", [1 / 3, 1 / 2, 0.99])
+def test_a_failed_load_leaves_no_view_in_its_traceback(protocol: int, cut: float) -> None:
+    """The C unpickler reads into a memoryview over its own short-lived buffer and never
+    invalidates it: a traceback keeping such a view would let an error reporter read freed
+    memory."""
+    target = io.BytesIO()
+    value = {"bytes": b"x" * 300_000, "bytearray": bytearray(300_000)}
+    brinery.dump(value, target, protocol=protocol, checksums=False)
+    data = target.getvalue()
+    with pytest.raises(brinery.TruncatedFileError) as caught:
+        brinery.load(io.BytesIO(data[: int(len(data) * cut)]))
+    assert _live_views(caught.value.__traceback__) == []

@@ -9,6 +9,7 @@ asks for it.  Array records are claimed by :mod:`brinery.rebuild`, buffer record
 
 from __future__ import annotations
 
+import traceback
 from collections import deque
 from collections.abc import Iterator
 from typing import Any, NamedTuple, Protocol
@@ -114,7 +115,18 @@ class StreamReader:
         return b"".join(parts)
 
     def readinto(self, buffer: Any) -> int:
-        target = memoryview(buffer).cast("B")
+        # The C unpickler hands a memoryview over its own short-lived buffer and never
+        # invalidates it (CPython issue 151046): no view of it may outlive this call, not even
+        # in the frames of a traceback (a debugger or error reporter would read freed memory).
+        with memoryview(buffer) as view, view.cast("B") as target:
+            del buffer  # (the caller's view: this frame keeps none)
+            try:
+                return self._readinto(target)
+            except BaseException as error:
+                traceback.clear_frames(error.__traceback__)
+                raise
+
+    def _readinto(self, target: memoryview) -> int:
         held = self._take_held(len(target))
         target[: len(held)] = held
         filled = len(held)
@@ -368,7 +380,8 @@ class StreamReader:
         arrived."""
         if size <= PICKLE_PIECE or self._room is not None:
             data = bytearray(size)
-            self._fill(memoryview(data), "pickle data")
+            with memoryview(data) as view:  # (released on every path)
+                self._fill(view, "pickle data")
             self._consumed_pickle(data)
             return bytes(data)
         pieces = []
@@ -410,7 +423,8 @@ class StreamReader:
 
     def _read_exactly(self, size: int, what: str) -> bytes:
         data = bytearray(size)
-        self._fill(memoryview(data), what)
+        with memoryview(data) as view:  # (released on every path)
+            self._fill(view, what)
         return bytes(data)
 
     def _fill(self, target: memoryview, what: str) -> None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import io
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -286,8 +286,11 @@ class FrameReader(io.RawIOBase):
             while jobs:
                 jobs.popleft().result()
         finally:
+            # On failure, frames still decompressing write into ``target`` (an array's memory
+            # the caller is about to drop): wait for them before leaving.
             for job in jobs:
                 job.cancel()
+            wait(jobs)
         return filled
 
     def _read_ahead(self) -> None:
