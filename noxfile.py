@@ -42,6 +42,18 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session
+def memcheck(session: nox.Session) -> None:
+    """Memory safety: round trips, file objects, damaged and hostile files and the memory-safety
+    tests under ``python -X dev`` with ``PYTHONMALLOC=debug`` and a collection at every
+    allocation (``gc.set_threshold(1)``), which exposes buffers freed while still exported."""
+    _install(session)
+    env = {"PYTHONMALLOC": "debug", "BRINERY_GC_THRESHOLD": "1", "BRINERY_LOAD_PLUGINS": ""}
+    tests = ["roundtrip", "file_objects", "errors", "checksums", "memory_safety", "safe_checks"]
+    paths = [f"tests/core/test_{name}.py" for name in tests]
+    session.run("python", "-X", "dev", "-m", "pytest", *paths, "-q", *session.posargs, env=env)
+
+
+@nox.session
 @nox.parametrize("plugin", PLUGINS)
 def plugin(session: nox.Session, plugin: str) -> None:
     """The core plus one plugin: the plugin's own tests."""

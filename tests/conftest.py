@@ -9,9 +9,11 @@ import each other): ``assert_same`` compares a loaded object with the original e
 from __future__ import annotations
 
 import cmath
+import gc
 import io
 import json
 import math
+import os
 import subprocess
 import sys
 import warnings
@@ -348,3 +350,11 @@ def load_limited(tmp_path: Any) -> Callable[..., LimitedLoad]:
         return LimitedLoad(error, message, grew)
 
     return load
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """``BRINERY_GC_THRESHOLD=1`` (the ``memcheck`` session): a collection at every allocation,
+    which exposes bugs of collection order (a buffer freed while still exported)."""
+    threshold = os.environ.get("BRINERY_GC_THRESHOLD")
+    if threshold:
+        gc.set_threshold(int(threshold))
