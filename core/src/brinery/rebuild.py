@@ -95,7 +95,16 @@ def masked_array(
 def checked_description(
     dtype: np.dtype | str, shape: tuple[int, ...], order: str
 ) -> tuple[np.dtype, tuple[int, ...], str]:
-    """Validate what the file says about an array (cheaply: this runs once per array).
+    """Validate what the file says about an array (cheaply: this runs once per array)."""
+    dtype = checked_dtype(dtype)
+    if order not in ("C", "F"):
+        raise CorruptFileError("the file describes an array whose order is neither 'C' nor 'F'")
+    element_count(shape, dtype.itemsize)
+    return dtype, shape, order
+
+
+def checked_dtype(dtype: np.dtype | str) -> np.dtype:
+    """An array's dtype as the file gives it, checked.
 
     A dtype string is read as data first (:func:`~brinery.dtype_description.describe_string`);
     a dtype object is one the unpickler made.  Object dtypes never pass: brinery writes object
@@ -108,17 +117,14 @@ def checked_description(
             resolved = build(describe_string(dtype))
             if len(_DTYPES_BY_STRING) < _DTYPE_CACHE_SIZE:
                 _DTYPES_BY_STRING[dtype] = resolved
-        dtype = resolved
-    elif not isinstance(dtype, np.dtype):
+        return resolved
+    if not isinstance(dtype, np.dtype):
         raise CorruptFileError(f"the file gives {describe(dtype)} where a dtype belongs")
-    elif dtype.hasobject or not type(dtype).__module__.startswith("numpy"):
+    if dtype.hasobject or not type(dtype).__module__.startswith("numpy"):
         raise CorruptFileError(
             "the file describes an array of objects where brinery writes raw memory"
         )
-    if order not in ("C", "F"):
-        raise CorruptFileError("the file describes an array whose order is neither 'C' nor 'F'")
-    element_count(shape, dtype.itemsize)
-    return dtype, shape, order
+    return dtype
 
 
 #: dtypes by their string form, so each is parsed once per process (a few hundred at most: the

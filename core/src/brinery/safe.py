@@ -32,7 +32,6 @@ opcodes as data (:mod:`brinery.scan`).
 
 from __future__ import annotations
 
-import _compat_pickle
 import importlib
 import pickle
 import struct
@@ -61,6 +60,7 @@ from .safe_globals import (
     describe,
     parse_trusted,
     plain_name,
+    python3_name,
 )
 from .safe_numpy import ArrayToken, Dtypes, DtypeToken, Pending
 
@@ -226,10 +226,7 @@ class SafeUnpickler(_PurePythonUnpickler):  # type: ignore[misc]
     # -- globals ---------------------------------------------------------------------------
 
     def find_class(self, module: str, name: str) -> Any:
-        if self.proto < 3:  # Python 2 names, which pickle writes at protocols 0-2
-            module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
-            module = _compat_pickle.IMPORT_MAPPING.get(module, module)
-        pair = (module, name)
+        pair = module, name = python3_name(self.proto, module, name)
         label = f"{module}.{name}"
         known = _OBJECT_BY_PAIR.get(pair)
         if known is not None:

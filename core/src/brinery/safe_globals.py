@@ -10,6 +10,7 @@ caller trusts it by name.
 
 from __future__ import annotations
 
+import _compat_pickle
 from collections.abc import Iterable
 from typing import Any
 
@@ -70,6 +71,15 @@ JOBLIB_WRAPPER_MODULES = ("joblib.numpy_pickle", "sklearn.externals.joblib.numpy
 JOBLIB_WRAPPER = "NumpyArrayWrapper"
 #: The wrappers of joblib < 0.10, whose arrays live in other files.
 JOBLIB_OLD_WRAPPERS = ("NDArrayWrapper", "ZNDArrayWrapper")
+
+
+def python3_name(protocol: int, module: str, name: str) -> Global:
+    """The global a pickle names, as pickle resolves it: protocols 0-2 may use Python 2's
+    names (``__builtin__``, ``copy_reg``...), mapped to Python 3's."""
+    if protocol < 3:
+        module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
+    return module, name
 
 
 def plain_name(name: str) -> bool:

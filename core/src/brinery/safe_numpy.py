@@ -77,23 +77,21 @@ class Dtypes:
     def add(self, dtype: np.dtype, description: DtypeDescription) -> None:
         self._built[id(dtype)] = (dtype, description)
 
+    def _description(self, value: Any) -> DtypeDescription | None:
+        """The description of ``value`` if it is a dtype this load built."""
+        found = self._built.get(id(value))
+        return found[1] if found is not None and found[0] is value else None
+
     def description_of(self, value: Any) -> Any:
         """The description of a dtype this load built (anything else is returned as it is,
         and refused by the description's checks)."""
-        if isinstance(value, np.dtype):
-            found = self._built.get(id(value))
-            if found is not None and found[0] is value:
-                return found[1]
-        return value
+        description = self._description(value)
+        return value if description is None else description
 
     def resolve(self, value: Any) -> np.dtype | str:
         """An array's dtype argument: brinery's dtype strings, or a dtype this load built."""
-        if type(value) is str:
-            return value
-        if isinstance(value, np.dtype):
-            found = self._built.get(id(value))
-            if found is not None and found[0] is value:
-                return value
+        if type(value) is str or self._description(value) is not None:
+            return value  # type: ignore[no-any-return]
         if value is OBJECT_DTYPE:
             raise CorruptFileError(
                 "the file describes an array of objects where brinery writes raw memory"
@@ -192,22 +190,25 @@ def build_array(token: ArrayToken, state: Any, dtypes: Dtypes) -> np.ndarray:
         flat = np.fromiter(data, dtype=object, count=count)
         result = flat.reshape(shape, order=order)
     else:
-        checked, _, _ = rebuild.checked_description(dtypes.resolve(dtype), (), "C")
-        count = element_count(shape, checked.itemsize)
-        if not isinstance(data, (bytes, bytearray, np.ndarray)):
-            raise CorruptFileError(f"an array whose state holds {describe(data)} as its data")
-        memory = np.frombuffer(data, dtype=np.uint8) if not isinstance(data, np.ndarray) else data
-        if memory.dtype != np.uint8 or memory.ndim != 1:
-            raise CorruptFileError("an array whose data is not a byte buffer")
-        if memory.nbytes != count * checked.itemsize:
-            raise CorruptFileError(
-                f"an array of {count} elements of {checked.itemsize} bytes whose data has "
-                f"{memory.nbytes} bytes"
-            )
+        checked = rebuild.checked_dtype(dtypes.resolve(dtype))
+        element_count(shape, checked.itemsize)
+        memory = _byte_memory(data)
         if type(data) is bytes:
             memory = memory.copy()  # numpy's own arrays load writable
-        result = rebuild.view_of(memory, checked, shape, order)
+        result = rebuild.view_of(memory, checked, shape, order)  # (sizes checked there)
     return result if token.cls is np.ndarray else result.view(token.cls)
+
+
+def _byte_memory(data: Any) -> np.ndarray:
+    """An array's data as numpy pickles it (bytes, a bytearray, or an out-of-band buffer
+    record) as a 1-d ``uint8`` array over it; its size is checked where it is viewed."""
+    if isinstance(data, np.ndarray):
+        if data.dtype != np.uint8 or data.ndim != 1:
+            raise CorruptFileError("an array whose data is not a byte buffer")
+        return data
+    if type(data) not in (bytes, bytearray):
+        raise CorruptFileError(f"an array whose data is {describe(data)}")
+    return np.frombuffer(data, dtype=np.uint8)
 
 
 def frombuffer(args: tuple[Any, ...], dtypes: Dtypes) -> np.ndarray:
@@ -225,18 +226,9 @@ def frombuffer(args: tuple[Any, ...], dtypes: Dtypes) -> np.ndarray:
         )
     ):
         raise CorruptFileError("the file calls numpy's _frombuffer with an invalid axis order")
-    if not isinstance(data, (bytes, bytearray, np.ndarray)):
-        raise CorruptFileError(f"an array whose data is {describe(data)}")
-    checked, _, _ = rebuild.checked_description(dtypes.resolve(dtype), (), "C")
-    count = element_count(shape, checked.itemsize)
-    memory = data if isinstance(data, np.ndarray) else np.frombuffer(data, dtype=np.uint8)
-    if memory.dtype != np.uint8 or memory.ndim != 1:
-        raise CorruptFileError("an array whose data is not a byte buffer")
-    if memory.nbytes != count * checked.itemsize:
-        raise CorruptFileError(
-            f"an array of {count} elements of {checked.itemsize} bytes whose data has "
-            f"{memory.nbytes} bytes"
-        )
+    checked = rebuild.checked_dtype(dtypes.resolve(dtype))
+    element_count(shape, checked.itemsize)
+    memory = _byte_memory(data)
     if axes is None:
         return rebuild.view_of(memory, checked, shape, order)
     # numpy's K order: the memory in C order of the stored shape, then its axes permuted
@@ -329,7 +321,7 @@ def scalar(args: tuple[Any, ...], dtypes: Dtypes) -> Any:
     if len(args) != 2 or type(args[1]) is not bytes:
         raise CorruptFileError("the file makes a numpy scalar from something else than bytes")
     dtype, data = args
-    checked, _, _ = rebuild.checked_description(dtypes.resolve(dtype), (), "C")
+    checked = rebuild.checked_dtype(dtypes.resolve(dtype))
     if len(data) != checked.itemsize:
         raise CorruptFileError(
             f"a numpy scalar of {checked.itemsize} bytes made from {len(data)} bytes"

@@ -16,7 +16,6 @@ skipped, their length kept).  It keeps a symbolic stack and memo, just detailed 
 
 from __future__ import annotations
 
-import _compat_pickle
 import codecs
 import dataclasses
 import io
@@ -46,6 +45,7 @@ from .safe_globals import (
     RECORD,
     ROLES,
     plain_name,
+    python3_name,
 )
 
 #: Strings and bytes up to this length are kept (names, dtype codes, small data); longer ones
@@ -295,9 +295,7 @@ class Scanner:
     # -- globals and calls -----------------------------------------------------------------
 
     def _global(self, module: str, name: str) -> Any:
-        if self._proto < 3:
-            module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
-            module = _compat_pickle.IMPORT_MAPPING.get(module, module)
+        module, name = python3_name(self._proto, module, name)
         if self._joblib and module in JOBLIB_WRAPPER_MODULES:
             if name == JOBLIB_WRAPPER:
                 return _Global(module, name, "joblib")
