@@ -58,10 +58,13 @@ def array_in_band(
             data
         ) in (bytearray, bytes):
             try:
-                layout: Literal["C", "F"] = order  # type: ignore[assignment]
                 # frombuffer holds an export on a bytearray (the memo may hand the same one to
                 # the caller too: resizing it must fail, not free the array's memory).
-                result: np.ndarray = np.frombuffer(data, resolved).reshape(shape, order=layout)
+                result: np.ndarray = np.frombuffer(data, resolved)
+                if len(shape) != 1:  # (reshape costs twice frombuffer: 1-d arrays skip it)
+                    result = result.reshape(shape) if order == "C" else result.reshape(
+                        shape, order="F"
+                    )
             except (TypeError, ValueError, OverflowError):
                 pass  # reported with a clear message by the thorough path below
             else:
