@@ -61,10 +61,11 @@ def array_in_band(
                 # frombuffer holds an export on a bytearray (the memo may hand the same one to
                 # the caller too: resizing it must fail, not free the array's memory).
                 result: np.ndarray = np.frombuffer(data, resolved)
-                if len(shape) != 1:  # (reshape costs twice frombuffer: 1-d arrays skip it)
-                    result = result.reshape(shape) if order == "C" else result.reshape(
-                        shape, order="F"
-                    )
+                # A 1-d array with an int length needs no reshape (which costs twice the
+                # frombuffer); reshape refuses the other types a file could give.
+                if len(shape) != 1 or type(shape[0]) is not int:
+                    layout: Literal["C", "F"] = order  # type: ignore[assignment]
+                    result = result.reshape(shape, order=layout)
             except (TypeError, ValueError, OverflowError):
                 pass  # reported with a clear message by the thorough path below
             else:
