@@ -12,6 +12,7 @@ Two compressors are defined here, one for each way the interface allows:
 from __future__ import annotations
 
 import io
+import threading
 import zlib
 from typing import Any
 
@@ -149,7 +150,7 @@ class _HeaderZlibReader(io.RawIOBase):
 
 
 class HeaderZlib(brinery.Compressor):
-    """Reads its input with ``readinto`` only."""
+    """Reads its input with ``readinto`` only; records the ``threads`` its writers are given."""
 
     name = "headerzlib"
     magic = HZ_MAGIC
@@ -158,7 +159,11 @@ class HeaderZlib(brinery.Compressor):
     default_level = 6
     reads_with_read = False
 
-    def open_writer(self, fileobj: Any, level: int, *, threads: int = 1) -> Any:
+    def __init__(self) -> None:
+        self.threads_given: list[int] = []
+
+    def open_writer(self, fileobj: Any, level: int, *, threads: int) -> Any:
+        self.threads_given.append(threads)
         return _HeaderZlibWriter(fileobj, self.magic, level)
 
     def open_reader(self, fileobj: Any) -> Any:
@@ -223,7 +228,7 @@ def test_codec_pieces_compressor(target, compress, pdeflate, tmp_path, assert_sa
     assert data.startswith(PD_MAGIC)
     sizes = _frame_sizes(data)  # 6 MB in frames of at most 4 MiB, each with its own prefix
     assert len(sizes) >= 2
-    assert max(sizes) <= PrefixedDeflate.frame_size
+    assert max(sizes) <= PrefixedDeflate.framing.frame_size
     assert_same(brinery.load(path), VALUE)
     renamed = path.rename(tmp_path / "renamed.gz")  # a lying extension does not matter
     assert_same(brinery.load(renamed), VALUE)
@@ -271,6 +276,16 @@ def test_opaque_compressor(target, compress, headerzlib, tmp_path, assert_same):
     assert zlib.decompress(data[len(HZ_MAGIC) :]).startswith(STREAM_MAGIC)
     assert_same(brinery.load(path), VALUE)
     assert_same(brinery.load(io.BytesIO(data)), VALUE)
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_an_opaque_writer_is_given_threads(threads, headerzlib, assert_same):
+    """``open_writer`` gets the ``threads`` the dump was given, like the core's own writer."""
+    buffer = io.BytesIO()
+    brinery.dump(VALUE, buffer, compress="headerzlib", threads=threads)
+    assert headerzlib.threads_given == [threads]
+    buffer.seek(0)
+    assert_same(brinery.load(buffer), VALUE)
 
 
 def test_opaque_reader_errors_become_brinery_errors(headerzlib, dumps):
@@ -338,6 +353,16 @@ class OnlyWriter(NoCodec):
 class OnlyCompressorPiece(NoCodec):
     def new_compressor(self, level: int) -> Any:
         return zlib.compressobj(level)
+
+
+class CodecWithOnlyAReader(PrefixedDeflate):
+    def open_reader(self, fileobj: Any) -> Any:
+        return fileobj
+
+
+class WriterWithoutThreads(HeaderZlib):
+    def open_writer(self, fileobj: Any, level: int) -> Any:  # type: ignore[override]
+        return _HeaderZlibWriter(fileobj, self.magic, level)
 
 
 @pytest.mark.parametrize(
@@ -421,6 +446,16 @@ class OnlyCompressorPiece(NoCodec):
         ),
         ("nocodec", OnlyCompressorPiece, r"implement new_compressor\(\) and new_decompressor\(\)"),
         (
+            "pdeflate",
+            CodecWithOnlyAReader,
+            r"'pdeflate': override both open_writer\(\) and open_reader\(\), or neither",
+        ),
+        (
+            "headerzlib",
+            WriterWithoutThreads,
+            r"'headerzlib': its open_writer\(\) must take the keyword argument threads",
+        ),
+        (
             "custom",
             object,
             r"cannot register <object object at .*> as 'custom': it is not a brinery.Compressor",
@@ -461,3 +496,127 @@ def test_force_replaces_what_it_clashes_with(tmp_path):
     brinery.dump([1, 2], path)
     assert path.read_bytes().startswith(b"CU\x01")
     assert brinery.load(path) == [1, 2]
+
+
+# -- the least a compressor gives: a name, a magic, extensions, levels and two functions ----------
+
+
+class Minimal(brinery.Compressor):
+    name = "minimal"
+    magic = b"MN\x01"
+    extensions = (".mn",)
+    levels = range(1, 10)
+
+    def new_compressor(self, level: int) -> Any:
+        return _PrefixedDeflateCompressor(self.magic, level)
+
+    def new_decompressor(self) -> Any:
+        return _PrefixedDeflateDecompressor(self.magic)
+
+
+class HintedMinimal(Minimal):
+    """The same codec with frames of 1 MiB announced by hints: the reader hands whole frames to
+    threads.  Records the threads its decompressors were made on."""
+
+    framing = brinery.Framing(frame_size=1 << 20, hints=brinery.SKIPPABLE_FRAME_HINTS)
+
+    def __init__(self) -> None:
+        self.decompressed_on: list[str] = []
+
+    def new_decompressor(self) -> Any:
+        self.decompressed_on.append(threading.current_thread().name)
+        return super().new_decompressor()
+
+
+class OneCallMinimal(HintedMinimal):
+    """With the optional one-call pieces; ``lie`` is added to the content size it reports, or
+    to what its one call returns."""
+
+    def __init__(self, size_lie: int = 0, output_lie: int = 0) -> None:
+        super().__init__()
+        self.size_lie, self.output_lie = size_lie, output_lie
+        self.one_calls = 0
+
+    def frame_content_size(self, frame: memoryview) -> int | None:
+        return len(zlib.decompress(frame[len(self.magic) :], -15)) + self.size_lie
+
+    def decompress_frame(self, frame: memoryview, size: int) -> bytes:
+        self.one_calls += 1
+        return zlib.decompress(frame[len(self.magic) :], -15) + bytes(self.output_lie)
+
+
+def _registered(compressor: brinery.Compressor) -> Any:
+    brinery.register_compressor(compressor.name, compressor)
+    return compressor
+
+
+def test_a_minimal_compressor_defaults_to_its_first_level(tmp_path, dumps):
+    _registered(Minimal())
+    assert brinery.compressors()["minimal"].default_level == 1
+    brinery.dump(VALUE, tmp_path / "value.mn")
+    by_level = dumps(VALUE, compress=("minimal", 1))
+    assert (tmp_path / "value.mn").read_bytes() == dumps(VALUE, compress="minimal") == by_level
+    assert by_level != dumps(VALUE, compress=("minimal", 9))
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_a_minimal_compressor_works_on_threads(threads, tmp_path, dumps, assert_same):
+    """Frames of 4 MiB, compressed on threads, the same bytes whatever their number."""
+    _registered(Minimal())
+    path = tmp_path / "value.mn"
+    brinery.dump(VALUE, path, threads=threads)
+    data = path.read_bytes()
+    assert data == dumps(VALUE, compress="minimal", threads=1)
+    assert data.count(b"MN\x01") >= 2  # 6 MB: two frames at least
+    assert_same(brinery.load(path, threads=threads), VALUE)
+
+
+def _hints(data: bytes) -> list[tuple[int, int]]:
+    hints, start = [], 0
+    while (start := data.find(b"BRFH", start)) >= 0:
+        hint = brinery.SKIPPABLE_FRAME_HINTS.parse(data[start - 8 : start + 24])
+        assert hint is not None
+        hints.append((hint.compressed_size, hint.uncompressed_size))
+        start += 4
+    return hints
+
+
+def test_a_minimal_compressor_with_hints_decompresses_whole_frames_on_threads(assert_same):
+    compressor = _registered(HintedMinimal())
+    buffer = io.BytesIO()
+    brinery.dump(VALUE, buffer, compress="minimal", threads=2)
+    hints = _hints(buffer.getvalue())
+    assert len(hints) == buffer.getvalue().count(b"MN\x01") - 1 >= 5
+    assert max(uncompressed for _, uncompressed in hints) == 1 << 20
+    buffer.seek(0)
+    assert_same(brinery.load(buffer, threads=3), VALUE)
+    on_threads = [name for name in compressor.decompressed_on if name.startswith("brinery-inflate")]
+    assert len(on_threads) >= len(hints) - 1
+
+
+def test_one_call_decompression_is_used_when_the_sizes_agree(assert_same, dumps):
+    compressor = _registered(OneCallMinimal())
+    data = dumps(VALUE, compress="minimal", threads=2)
+    assert_same(brinery.load(io.BytesIO(data), threads=2), VALUE)
+    assert compressor.one_calls == len(_hints(data))  # every hinted frame, in one call
+
+
+def test_a_frame_whose_recorded_size_disagrees_is_streamed(assert_same, dumps):
+    """The core calls decompress_frame only when the frame's own size is the hint's; otherwise
+    the streaming decompressor fills the target, bounded to it."""
+    compressor = _registered(OneCallMinimal(size_lie=1))
+    data = dumps(VALUE, compress="minimal", threads=2)
+    assert_same(brinery.load(io.BytesIO(data), threads=2), VALUE)
+    assert compressor.one_calls == 0
+    assert len(compressor.decompressed_on) == data.count(b"MN\x01")
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_one_call_that_returns_too_much_is_corruption(threads, dumps):
+    _registered(OneCallMinimal(output_lie=1))
+    data = dumps(VALUE, compress="minimal", threads=2)
+    with pytest.raises(
+        brinery.CorruptFileError,
+        match=r"minimal frame \d+: it does not match its hint \(1048577 of 1048576 bytes\)",
+    ):
+        brinery.load(io.BytesIO(data), threads=threads)

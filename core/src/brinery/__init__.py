@@ -22,7 +22,9 @@ from .errors import (
     UnsupportedVersionError,
     UntrustedTypesError,
 )
-from .plugins import PluginWarning, hookimpl, registry
+from .framing import SKIPPABLE_FRAME_HINTS, FrameHint, FrameHints, Framing
+from .hookspecs import RegisterCompressor, hookimpl
+from .plugins import PluginWarning, registry
 
 
 def register_compressor(name: str, compressor: Compressor, force: bool = False) -> None:
@@ -46,9 +48,14 @@ __all__ = [
     "CorruptFileError",
     "DependencyMissingError",
     "DumpError",
+    "FrameHint",
+    "FrameHints",
+    "Framing",
     "InvalidArgumentError",
     "PluginWarning",
+    "RegisterCompressor",
     "RegistrationError",
+    "SKIPPABLE_FRAME_HINTS",
     "SizeLimitError",
     "StreamCompressor",
     "StreamDecompressor",
@@ -60,6 +67,6 @@ __all__ = [
     "dump",
     "hookimpl",
     "load",
-    "untrusted_types",
     "register_compressor",
+    "untrusted_types",
 ]

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .api import convert, inspect_file
-from .compress_argument import NOT_GIVEN
+from .arguments import NOT_GIVEN
 from .errors import BrineryError
 from .inspection import Inspection
 from .plugins import HOST
@@ -67,14 +67,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     raise AssertionError(f"unhandled command {arguments.command!r}")
 
 
+def _report(command: str, path: str, error: BrineryError | OSError) -> None:
+    """One line on standard error: the command, the file, and what went wrong (an OS error's
+    own text, without its errno and repeated file name)."""
+    message = error.strerror if isinstance(error, OSError) and error.strerror else error
+    sys.stderr.write(f"brinery {command}: {path}: {message}\n")
+
+
 def _info(files: list[str], *, as_json: bool) -> int:
     status = 0
     for path in files:
         try:
             found = inspect_file(path)
         except (BrineryError, OSError) as error:
-            message = error.strerror if isinstance(error, OSError) and error.strerror else error
-            sys.stderr.write(f"brinery info: {path}: {message}\n")
+            _report("info", path, error)
             status = FAILED
             continue
         if as_json:
@@ -97,7 +103,7 @@ def _convert(arguments: argparse.Namespace) -> int:
         else:
             compress = name
     progress = bar(None, f"converting {arguments.source}") if sys.stderr.isatty() else None
-    failure = None
+    failure: BrineryError | OSError | None = None
     try:
         convert(
             arguments.source,
@@ -108,12 +114,12 @@ def _convert(arguments: argparse.Namespace) -> int:
             on_progress=progress,
         )
     except (BrineryError, OSError) as error:
-        failure = error.strerror if isinstance(error, OSError) and error.strerror else error
+        failure = error
     finally:
         if progress is not None:
             progress.close()
     if failure is not None:
-        sys.stderr.write(f"brinery convert: {arguments.source}: {failure}\n")
+        _report("convert", arguments.source, failure)
         return FAILED
     return 0
 
@@ -142,8 +148,7 @@ def _bench(arguments: argparse.Namespace) -> int:
             arguments.file, threads=threads, every_level=arguments.all_levels, report=show
         )
     except (BrineryError, OSError) as error:
-        message = error.strerror if isinstance(error, OSError) and error.strerror else error
-        sys.stderr.write(f"brinery bench: {arguments.file}: {message}\n")
+        _report("bench", arguments.file, error)
         return FAILED
     for label, trial in choices(trials):
         level = "" if trial.level is None else f", level {trial.level}"

@@ -10,10 +10,7 @@ frame's block structure to choose its pieces).
 
 from __future__ import annotations
 
-import struct
 import zlib
-
-from .compressor import FrameHint
 
 
 class ZlibStyleDecompressor:
@@ -51,29 +48,3 @@ class ZlibStyleDecompressor:
         self._tail = self._zlib.unconsumed_tail
         self._needs_input = not self._tail and not (0 < max_length == len(output))
         return output
-
-
-class SkippableFrameHints:
-    """Frame hints in the skippable frames that the zstd and LZ4 frame formats share.
-
-    A skippable frame is a magic ``0x184D2A50``-``0x184D2A5F`` (little-endian), a 4-byte payload
-    length and the payload, which the ``zstd`` and ``lz4`` tools skip.  brinery's uses magic
-    ``0x184D2A5B`` and a 20-byte payload: ``BRFH``, then the next frame's compressed and
-    uncompressed sizes as little-endian u64.
-    """
-
-    def frame_hint(self, compressed_size: int, uncompressed_size: int) -> bytes:
-        return _HINT.pack(_HINT_MAGIC, _HINT_PAYLOAD, _HINT_TAG, compressed_size, uncompressed_size)
-
-    def parse_frame_hint(self, head: bytes) -> FrameHint | None:
-        if len(head) < _HINT.size or not head.startswith(_HINT_PREFIX):
-            return None
-        _, _, _, compressed_size, uncompressed_size = _HINT.unpack_from(head)
-        return FrameHint(_HINT.size, compressed_size, uncompressed_size)
-
-
-_HINT = struct.Struct("<II4sQQ")
-_HINT_MAGIC = 0x184D2A5B
-_HINT_PAYLOAD = _HINT.size - 8
-_HINT_TAG = b"BRFH"
-_HINT_PREFIX = struct.pack("<II4s", _HINT_MAGIC, _HINT_PAYLOAD, _HINT_TAG)

@@ -1,15 +1,27 @@
-"""The hooks a brinery plugin can implement."""
+"""The hooks a brinery plugin implements, and what it needs to implement them.
+
+A plugin imports only this (through ``brinery``: ``brinery.hookimpl``,
+``brinery.RegisterCompressor``), never the plugin host that loads it.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import pluggy
 
-if TYPE_CHECKING:
-    from .plugins import RegisterCompressor
+from .compressor import Compressor
 
-hookspec = pluggy.HookspecMarker("brinery")
+PROJECT_NAME = "brinery"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+class RegisterCompressor(Protocol):
+    """The callback a ``register_compressors`` hook receives."""
+
+    def __call__(self, compressor: Compressor, *, force: bool = False) -> None: ...
 
 
 @hookspec

@@ -15,15 +15,13 @@ import threading
 import warnings
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Protocol
 
 import pluggy
 
 from . import hookspecs
+from .codecs import stdlib
 from .compressor import Compressor
 from .registry import Registry
-
-hookimpl = pluggy.HookimplMarker("brinery")
 
 ENTRY_POINT_GROUP = "brinery"
 LOAD_PLUGINS_VARIABLE = "BRINERY_LOAD_PLUGINS"
@@ -32,12 +30,6 @@ BUILTIN_PLUGIN_NAME = "brinery.codecs.stdlib"
 
 class PluginWarning(UserWarning):
     """A plugin could not be loaded; brinery goes on without it."""
-
-
-class RegisterCompressor(Protocol):
-    """The callback a ``register_compressors`` hook receives."""
-
-    def __call__(self, compressor: Compressor, *, force: bool = False) -> None: ...
 
 
 @dataclass
@@ -56,7 +48,7 @@ class PluginHost:
 
     def __init__(self) -> None:
         self.registry = Registry()
-        self._manager = pluggy.PluginManager("brinery")
+        self._manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self._manager.add_hookspecs(hookspecs)
         self._loaded = False
         self._lock = threading.RLock()
@@ -76,8 +68,6 @@ class PluginHost:
         return list(self._plugins)
 
     def _load(self) -> None:
-        from .codecs import stdlib
-
         builtin_version = _version_of("brinery")
         self._add(stdlib, BUILTIN_PLUGIN_NAME, "brinery", builtin_version)
         selected = _selected_distributions()

@@ -1,12 +1,14 @@
 """The registry of compressors: by name for ``compress=``, by extension for paths, by magic on load.
 
-Registration is strict, like numcodecs' and fsspec's registries: a name, an extension or a magic
-number already taken is an error unless ``force=True``, and so is a magic number that is a prefix
-of another (it would swallow the other's files on detection) or shorter than two bytes.
+Registration is strict (numcodecs' registry silently replaces a codec registered under the same
+id; brinery refuses): a name, an extension or a magic number already taken is an error unless
+``force=True``, and so is a magic number that is a prefix of another (it would swallow the
+other's files on detection) or shorter than two bytes.
 """
 
 from __future__ import annotations
 
+import inspect
 import threading
 from collections.abc import Callable
 
@@ -14,6 +16,7 @@ from .compressor import Compressor
 from .errors import CompressorNotInstalledError, InvalidArgumentError, RegistrationError
 from .format.layout import STREAM_MAGIC
 from .known_plugins import KNOWN_PLUGINS, KnownPlugin
+from .streams.compressed import brings_own_files, has_codec_functions
 
 MIN_MAGIC_LENGTH = 2
 
@@ -81,7 +84,7 @@ class Registry:
         matches = [
             (len(magic), compressor)
             for compressor in self._by_name.values()
-            for magic in compressor.all_magics
+            for magic in magics_of(compressor)
             if head.startswith(magic)
         ]
         if matches:
@@ -100,8 +103,8 @@ class Registry:
             shared = set(compressor.extensions) & set(other.extensions)
             if shared:
                 clashes.append((other_name, f"{other_name!r} has the extension {min(shared)!r}"))
-            for magic in compressor.all_magics:
-                for other_magic in other.all_magics:
+            for magic in magics_of(compressor):
+                for other_magic in magics_of(other):
                     if magic.startswith(other_magic) or other_magic.startswith(magic):
                         clashes.append(
                             (
@@ -126,7 +129,7 @@ def _check_definition(name: str, compressor: Compressor) -> None:
             f"cannot register {compressor!r} as {name!r}: its name attribute says "
             f"{compressor.name!r}"
         )
-    for magic in compressor.all_magics:
+    for magic in magics_of(compressor):
         if not isinstance(magic, bytes) or len(magic) < MIN_MAGIC_LENGTH:
             raise RegistrationError(
                 f"cannot register compressor {name!r}: its magic number {magic!r} must be "
@@ -148,16 +151,37 @@ def _check_definition(name: str, compressor: Compressor) -> None:
             f"cannot register compressor {name!r}: default_level {compressor.default_level!r} "
             f"is not in its levels {compressor.levels!r}"
         )
-    cls = type(compressor)
-    overrides_entries = (
-        cls.open_writer is not Compressor.open_writer
-        and cls.open_reader is not Compressor.open_reader
-    )
-    if not compressor.has_codec_pieces and not overrides_entries:
+    _check_functions(name, compressor)
+
+
+def _check_functions(name: str, compressor: Compressor) -> None:
+    """Refuse a compressor the core could not drive: the two codec functions, or both general
+    entries (an ``open_writer`` that takes the ``threads`` it is given)."""
+    own_writer = type(compressor).open_writer is not Compressor.open_writer
+    own_reader = brings_own_files(compressor)
+    if own_writer != own_reader and has_codec_functions(compressor):
+        raise RegistrationError(
+            f"cannot register compressor {name!r}: override both open_writer() and "
+            "open_reader(), or neither"
+        )
+    if not has_codec_functions(compressor) and not (own_writer and own_reader):
         raise RegistrationError(
             f"cannot register compressor {name!r}: implement new_compressor() and "
             "new_decompressor(), or open_writer() and open_reader()"
         )
+    if own_writer:
+        try:
+            inspect.signature(compressor.open_writer).bind(None, 0, threads=1)
+        except TypeError:
+            raise RegistrationError(
+                f"cannot register compressor {name!r}: its open_writer() must take the keyword "
+                "argument threads (how many threads it may use)"
+            ) from None
+
+
+def magics_of(compressor: Compressor) -> tuple[bytes, ...]:
+    """Every byte sequence a stream of ``compressor``'s format may start with."""
+    return (compressor.magic, *compressor.alternative_magics)
 
 
 def _known_plugin(predicate: Callable[[KnownPlugin], bool]) -> KnownPlugin | None:

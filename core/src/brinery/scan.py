@@ -31,6 +31,7 @@ from .dtype_description import (
 )
 from .errors import CorruptFileError, TruncatedFileError, UnsupportedVersionError
 from .format.layout import ARRAY_RECORD, BUFFER_RECORD
+from .joblib_files import PRE_0_10_MESSAGE
 from .safe import MAX_NESTED_PICKLES, MAX_NESTING, ByteAccount
 from .safe_globals import (
     ARRAY_CLASS,
@@ -300,8 +301,6 @@ class Scanner:
             if name == JOBLIB_WRAPPER:
                 return _Global(module, name, "joblib")
             if name in JOBLIB_OLD_WRAPPERS:
-                from .joblib_files import PRE_0_10_MESSAGE
-
                 raise UnsupportedVersionError(f"the file {PRE_0_10_MESSAGE}")
         role = ROLES.get((module, name))
         if role is None or not plain_name(name):

@@ -15,12 +15,14 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 
-from .api import convert, opened_stream, write_stream
-from .compress_argument import Compression
+from .api import convert
+from .arguments import Compression
 from .compressor import Compressor
 from .format.copying import copy_records
 from .format.reader import StreamReader
+from .pipeline import opened_stream, write_stream
 from .plugins import registry
+from .streams.compressed import has_codec_functions
 from .streams.source import Source
 
 
@@ -60,7 +62,7 @@ def run_trials(
     trials = []
     candidates: list[tuple[Compression | None, int | None]] = [(None, None)]
     for _, compressor in sorted(registry().snapshot().items()):
-        if compressor.has_codec_pieces:
+        if has_codec_functions(compressor):
             for level in levels_to_try(compressor, every=every_level):
                 candidates.append((Compression(compressor, level), level))
     for compression, chosen in candidates:

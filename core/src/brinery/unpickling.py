@@ -18,6 +18,7 @@ a hostile or broken object there.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import pickle
 from collections.abc import Callable
 from typing import Any
@@ -32,28 +33,42 @@ from .safe import ByteAccount, SafeUnpickler
 from .scan import Scanner
 
 
+class Mode(enum.Enum):
+    """What reading a file is for."""
+
+    LOAD = "load"  # build the object
+    MAP = "map"  # build it, the array records of an uncompressed file mapped (load(mmap_mode=))
+    LIST = "list"  # list the globals the pickle names (untrusted_types): read as data
+    INSPECT = "inspect"  # describe the file (brinery info): read as data, payloads skipped
+
+
 @dataclasses.dataclass(frozen=True)
 class Reading:
-    """How to load: threads, the size limit, and which unpickler (see :mod:`brinery.safe`)."""
+    """How to load: threads, the size limit, which unpickler (see :mod:`brinery.safe`), and
+    what for."""
 
     threads: int
     max_bytes: int | None
     #: The caller's trusted globals for a safe load (brinery's own are always known); None:
     #: the file is trusted (the C unpickler).
     trusted: frozenset[tuple[str, str]] | None
-    listing: bool = False  # only list the globals (untrusted_types): read as data
-    mmap_mode: str | None = None  # map array records of an uncompressed file (load(mmap_mode=))
-    inspect: bool = False  # describe the file instead of loading it (brinery info): as data
+    mode: Mode = Mode.LOAD
+    mmap_access: str = "r"  # Mode.MAP's: np.memmap's mode ("r", "r+" or "c")
     storage_options: dict[str, Any] | None = None  # for a URL, fsspec's (endpoint, credentials)
+
+    @property
+    def as_data(self) -> bool:
+        """Whether the pickle is only read as data (nothing imported, called or built)."""
+        return self.mode in (Mode.LIST, Mode.INSPECT)
 
 
 def unpickle_stream(stream: StreamReader, reading: Reading) -> Any:
     """The object in a brinery stream (or, listing or inspecting, what the pickle names)."""
-    if reading.inspect or reading.listing:
+    if reading.as_data:
         scanner = Scanner(stream)
         _scan(scanner, stream.check_current_record)
         stream.finish(unused_memory=True)
-        if reading.listing:
+        if reading.mode is Mode.LIST:
             return list(scanner.untrusted)
         major, minor, checksums = stream.header
         return Inspection(
@@ -80,10 +95,10 @@ def unpickle_stream(stream: StreamReader, reading: Reading) -> Any:
 def unpickle_joblib(stream: Any, reading: Reading, room: int | None = None) -> Any:
     """The object in a joblib file's pickle (:mod:`brinery.joblib_files`), or a plain pickle."""
     account = ByteAccount(room, reading.max_bytes)
-    if reading.inspect or reading.listing:
+    if reading.as_data:
         scanner = Scanner(stream, joblib=True, account=account)
         _scan(scanner, lambda: None)
-        if reading.listing:
+        if reading.mode is Mode.LIST:
             return list(scanner.untrusted)
         return Inspection(
             "joblib file (or plain pickle)", arrays=scanner.arrays, imports=list(scanner.untrusted)

@@ -11,8 +11,9 @@ import lzma
 import zlib
 
 from ..codec_adapters import ZlibStyleDecompressor
-from ..compressor import MIB, Compressor, StreamCompressor, StreamDecompressor
-from ..plugins import RegisterCompressor, hookimpl
+from ..compressor import Compressor, StreamCompressor, StreamDecompressor
+from ..framing import MIB, SINGLE_FRAME, Framing
+from ..hookspecs import RegisterCompressor, hookimpl
 
 #: The memory an xz or lzma stream may have its decoder use.  The stream's header sets the
 #: dictionary size, which liblzma allocates before any data (a 13-byte ``.lzma`` header may ask
@@ -88,7 +89,7 @@ class XzCompressor(Compressor):
     extensions = (".xz",)
     levels = range(10)
     default_level = 3
-    frame_size = 8 * MIB
+    framing = Framing(frame_size=8 * MIB)
     errors = (lzma.LZMAError, EOFError)
 
     def new_compressor(self, level: int) -> StreamCompressor:
@@ -111,7 +112,7 @@ class LzmaAloneCompressor(Compressor):
     extensions = (".lzma",)
     levels = range(10)
     default_level = 3
-    frame_size = None
+    framing = SINGLE_FRAME
     errors = (lzma.LZMAError, EOFError)
 
     def new_compressor(self, level: int) -> StreamCompressor:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import IO, Any
+from collections.abc import Iterable
+from typing import Any
 
 import xxhash
 
 from ..errors import DumpError
-from ..streams.output import write_all
+from ..streams.output import FrameBoundaries, Writable, write_all
 from .layout import (
     CHECKSUMS_FLAG,
     END_RECORD,
@@ -36,11 +36,11 @@ class StreamWriter:
     XXH3-64 (see :data:`~brinery.format.layout.CHECKSUMS_FLAG`), computed as it is written.
     """
 
-    def __init__(self, sink: IO[bytes], *, checksums: bool = True) -> None:
+    def __init__(self, sink: Writable, *, checksums: bool = True) -> None:
         self._sink = sink
         self._offset = 0
         self._checksums = checksums
-        self._end_frame: Callable[[], None] | None = getattr(sink, "end_frame", None)
+        self._frames = sink if isinstance(sink, FrameBoundaries) else None
         flags = CHECKSUMS_FLAG if checksums else 0
         self._header = STREAM_HEADER.pack(STREAM_MAGIC, FORMAT_MAJOR, FORMAT_MINOR, flags, 0)
         self._put(self._header)
@@ -68,17 +68,17 @@ class StreamWriter:
         head = RECORD_HEADER.pack(kind, padding, 0, 0, size) + _ZEROS[:padding]
         self._put(head)
         digest = xxhash.xxh3_64(head) if self._checksums else None
-        end_frame = self._end_frame if size >= OWN_FRAMES_MIN_BYTES else None
-        if end_frame is not None:
-            end_frame()
+        frames = self._frames if size >= OWN_FRAMES_MIN_BYTES else None
+        if frames is not None:
+            frames.end_frame()
         written = 0
         for block in blocks:
             self._put(block)
             if digest is not None:
                 digest.update(block)
             written += block.nbytes
-        if end_frame is not None:
-            end_frame()
+        if frames is not None:
+            frames.end_frame()
         if written != size:
             raise DumpError(
                 f"an array changed size while it was being written ({written} bytes instead "

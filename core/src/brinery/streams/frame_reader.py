@@ -6,7 +6,7 @@ output to what the caller asked for, turns the codec's own exceptions into brine
 the brinery stream is over, reads the rest of the last frame and leaves whatever follows it
 unconsumed, so a second stream in the same file can be loaded next.
 
-Where a frame is announced by a hint with its sizes (see ``Compressor.frame_hint``), the reader
+Where a frame is announced by a hint with its sizes (see :mod:`brinery.framing`), the reader
 reads whole frames ahead and decompresses them on a pool of threads, each straight into its place
 in the caller's buffer (an array's memory) when it fits there whole.
 
@@ -22,16 +22,15 @@ import contextlib
 import io
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from ..compressor import FRAME_HINT_MAX
+from ..compressor import Compressor, StreamDecompressor
 from ..errors import BrineryError, CorruptFileError, SizeLimitError, TruncatedFileError
-
-if TYPE_CHECKING:
-    from ..compressor import Compressor, FrameHint, StreamDecompressor
-    from .source import Source
+from ..framing import FRAME_HINT_MAX, FrameHint
+from .source import Source
+from .whole_frame import decompress_frame_into
 
 #: brinery writes frames of ``frame_size`` bytes (4 MiB for zstd and LZ4), an array's included,
 #: but a file may have been written with another frame size, so this does not follow this
@@ -219,7 +218,10 @@ class FrameReader(io.RawIOBase):
         if self._next_hint is not None:
             pending, self._next_hint = self._next_hint, None
             return pending
-        hint = self._compressor.parse_frame_hint(self._source.peek(FRAME_HINT_MAX))
+        hints = self._compressor.framing.hints
+        if hints is None:
+            return None
+        hint = hints.parse(self._source.peek(FRAME_HINT_MAX))
         if hint is None:
             return None
         self._check_hint(hint)
@@ -325,7 +327,7 @@ class FrameReader(io.RawIOBase):
         """Decompress one whole frame, which must fill ``target`` exactly (runs on a thread)."""
         name = self._compressor.name
         try:
-            self._compressor.decompress_frame_into(frame, target)
+            decompress_frame_into(self._compressor, frame, target)
         except TruncatedFileError as error:
             raise TruncatedFileError(f"{name} frame {number}: {error}") from error
         except BrineryError as error:

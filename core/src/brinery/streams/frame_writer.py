@@ -1,9 +1,9 @@
 """Compression in independent frames, on a pool of threads.
 
-The stream is cut into frames of ``compressor.frame_size`` bytes; each is compressed by a fresh
-codec compressor into a complete frame (a gzip member, a bz2 or xz stream...), so the standard
-command-line tools read the concatenation and frames can be compressed at the same time.  The
-codecs release the GIL while they work, so threads give real parallelism.
+The stream is cut into frames of ``compressor.framing.frame_size`` bytes; each is compressed by
+a fresh codec compressor into a complete frame (a gzip member, a bz2 or xz stream...), so the
+standard command-line tools read the concatenation and frames can be compressed at the same
+time.  The codecs release the GIL while they work, so threads give real parallelism.
 
 Large writes are cut into frames without copying: a frame may be a ``memoryview`` slice of the
 caller's buffer (an array's memory), which stays referenced until its frame is written.  At most
@@ -22,15 +22,13 @@ import io
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
+from ..compressor import Compressor, StreamCompressor
 from .output import write_all
 
 #: What a single-stream codec (lzma-alone) is given at a time.
 SINGLE_STREAM_PIECE = 1 << 20
-
-if TYPE_CHECKING:
-    from ..compressor import Compressor, StreamCompressor
 
 
 class FrameWriter(io.RawIOBase):
@@ -43,7 +41,8 @@ class FrameWriter(io.RawIOBase):
         self._fileobj = fileobj
         self._compressor = compressor
         self._level = level
-        self._frame_size = compressor.frame_size
+        self._framing = compressor.framing
+        self._frame_size = compressor.framing.frame_size
         self._pending = bytearray()
         # Each in-flight frame: its uncompressed size and its compressed bytes (to come).
         self._in_flight: deque[tuple[int, Future[Sequence[bytes]]]] = deque()
@@ -53,7 +52,7 @@ class FrameWriter(io.RawIOBase):
         self._max_in_flight = threads + 1
         self._stream: StreamCompressor | None = None
         self._frames_written = 0
-        write_all(fileobj, compressor.stream_header(level))
+        write_all(fileobj, self._framing.header(level))
         if self._frame_size is None:
             # One frame for the whole stream: compress as data arrives.
             self._stream = compressor.new_compressor(level)
@@ -109,7 +108,7 @@ class FrameWriter(io.RawIOBase):
                     self._pending = bytearray()
                 while self._in_flight:
                     self._write_oldest()
-            write_all(self._fileobj, self._compressor.stream_trailer())
+            write_all(self._fileobj, self._framing.trailer)
         finally:
             self._shut_down()
             super().close()
@@ -144,9 +143,9 @@ class FrameWriter(io.RawIOBase):
         self._write_frame(size, future.result())
 
     def _write_frame(self, uncompressed_size: int, frame: Sequence[bytes]) -> None:
-        if self._frames_written:
-            hint = self._compressor.frame_hint(sum(map(len, frame)), uncompressed_size)
-            write_all(self._fileobj, hint)
+        hints = self._framing.hints
+        if self._frames_written and hints is not None:
+            write_all(self._fileobj, hints.encode(sum(map(len, frame)), uncompressed_size))
         for part in frame:
             write_all(self._fileobj, part)
         self._frames_written += 1

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 
 import brinery
 from brinery.codec_adapters import ZlibStyleDecompressor
-from brinery.plugins import RegisterCompressor
 
 MAGIC = b"RDF1"
 RAW_DEFLATE = -15  # zlib's wbits for a stream without header or trailer
@@ -88,6 +87,6 @@ class RawDeflateCompressor(brinery.Compressor):
 
 
 @brinery.hookimpl
-def register_compressors(register: RegisterCompressor) -> None:
+def register_compressors(register: brinery.RegisterCompressor) -> None:
     """brinery's hook: called once, when the plugins are loaded."""
     register(RawDeflateCompressor())

@@ -10,9 +10,6 @@ from collections.abc import Sequence
 import lz4.frame
 
 import brinery
-from brinery.codec_adapters import SkippableFrameHints
-from brinery.compressor import copy_into
-from brinery.plugins import RegisterCompressor
 
 
 class FrameCompressor:
@@ -36,7 +33,7 @@ class FrameCompressor:
         return head + self._lz4.flush()
 
 
-class Lz4Compressor(SkippableFrameHints, brinery.Compressor):
+class Lz4Compressor(brinery.Compressor):
     """LZ4 frames with content checksums; levels 0-2 fast, 3-16 high compression (HC)."""
 
     name = "lz4"
@@ -46,6 +43,7 @@ class Lz4Compressor(SkippableFrameHints, brinery.Compressor):
     levels = range(lz4.frame.COMPRESSIONLEVEL_MIN, lz4.frame.COMPRESSIONLEVEL_MAX + 1)
     default_level = 0
     errors = (RuntimeError, ValueError)
+    framing = brinery.Framing(hints=brinery.SKIPPABLE_FRAME_HINTS)
 
     def new_compressor(self, level: int) -> brinery.StreamCompressor:
         return FrameCompressor(level)
@@ -60,25 +58,22 @@ class Lz4Compressor(SkippableFrameHints, brinery.Compressor):
         frame = lz4.frame.compress(data, compression_level=level, content_checksum=True)
         return (frame,)
 
-    def decompress_frame_into(self, frame: memoryview, target: memoryview) -> None:
-        # One call, bounded to the target: lz4.frame.decompress sizes its output by the frame
-        # header's content size, and then grows it without limit while the frame has more.
+    def frame_content_size(self, frame: memoryview) -> int | None:
+        size = lz4.frame.get_frame_info(frame)["content_size"]
+        return int(size) or None  # 0: not recorded
+
+    def decompress_frame(self, frame: memoryview, size: int) -> bytes:
+        # Bounded to size + 1: lz4.frame.decompress sizes its output by the header's content
+        # size, and then grows it without limit while the frame has more.
         context = lz4.frame.create_decompression_context()
-        data, used, ended = lz4.frame.decompress_chunk(context, frame, max_length=len(target) + 1)
-        if len(data) > len(target):
-            raise brinery.CorruptFileError(
-                f"it holds more data than its hint announced ({len(target)} bytes)"
-            )
-        if not ended:
+        data, used, ended = lz4.frame.decompress_chunk(context, frame, max_length=size + 1)
+        if not ended and len(data) <= size:
             raise brinery.TruncatedFileError("it ends before its end")
-        if used != len(frame) or len(data) != len(target):
-            raise brinery.CorruptFileError(
-                f"it does not match its hint ({len(data)} of {len(target)} bytes, "
-                f"{len(frame) - used} bytes after it)"
-            )
-        copy_into(target, data)
+        if used != len(frame) and len(data) <= size:
+            raise brinery.CorruptFileError(f"it has {len(frame) - used} bytes after its end")
+        return data  # type: ignore[no-any-return]
 
 
 @brinery.hookimpl
-def register_compressors(register: RegisterCompressor) -> None:
+def register_compressors(register: brinery.RegisterCompressor) -> None:
     register(Lz4Compressor())

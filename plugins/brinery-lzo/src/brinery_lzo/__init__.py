@@ -9,11 +9,15 @@ from __future__ import annotations
 import lzo
 
 import brinery
-from brinery.plugins import RegisterCompressor
 
-from .lzop_format import MAGIC, BlockCompressor, LzopDecompressor, LzopError, file_header
-
-END_MARKER = b"\x00\x00\x00\x00"
+from .lzop_format import (
+    END_MARKER,
+    MAGIC,
+    BlockCompressor,
+    LzopDecompressor,
+    LzopError,
+    file_header,
+)
 
 
 class LzoCompressor(brinery.Compressor):
@@ -26,6 +30,8 @@ class LzoCompressor(brinery.Compressor):
     default_level = 1
     errors = (LzopError, lzo.error)
     checks_integrity = True  # CRC-32 of every block, uncompressed and compressed
+    # One lzop header, then every frame's blocks, then the end marker.
+    framing = brinery.Framing(header=file_header, trailer=END_MARKER)
 
     def new_compressor(self, level: int) -> brinery.StreamCompressor:
         return BlockCompressor(level)
@@ -33,13 +39,7 @@ class LzoCompressor(brinery.Compressor):
     def new_decompressor(self) -> brinery.StreamDecompressor:
         return LzopDecompressor()
 
-    def stream_header(self, level: int) -> bytes:
-        return file_header(level)
-
-    def stream_trailer(self) -> bytes:
-        return END_MARKER
-
 
 @brinery.hookimpl
-def register_compressors(register: RegisterCompressor) -> None:
+def register_compressors(register: brinery.RegisterCompressor) -> None:
     register(LzoCompressor())

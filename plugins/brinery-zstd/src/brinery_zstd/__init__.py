@@ -12,14 +12,11 @@ from collections.abc import Sequence
 import zstandard
 
 import brinery
-from brinery.codec_adapters import SkippableFrameHints
-from brinery.compressor import copy_into
-from brinery.plugins import RegisterCompressor
 
 from .decompressor import FrameDecompressor
 
 
-class ZstdCompressor(SkippableFrameHints, brinery.Compressor):
+class ZstdCompressor(brinery.Compressor):
     """Zstandard frames with checksums; levels -7 (fastest) to 22, negative levels included."""
 
     name = "zstd"
@@ -29,6 +26,7 @@ class ZstdCompressor(SkippableFrameHints, brinery.Compressor):
     levels = range(-7, 23)
     default_level = 3
     errors = (zstandard.ZstdError,)
+    framing = brinery.Framing(hints=brinery.SKIPPABLE_FRAME_HINTS)
 
     def new_compressor(self, level: int) -> brinery.StreamCompressor:
         return zstandard.ZstdCompressor(level=level, write_checksum=True).compressobj()
@@ -42,16 +40,16 @@ class ZstdCompressor(SkippableFrameHints, brinery.Compressor):
         # The one-call form also records the frame's size in its header.
         return (zstandard.ZstdCompressor(level=level, write_checksum=True).compress(data),)
 
-    def decompress_frame_into(self, frame: memoryview, target: memoryview) -> None:
-        if zstandard.frame_content_size(frame) != len(target):
-            # No size in the header (zstd -c from a pipe) or a damaged one: never let a header
-            # decide an allocation; the bounded streaming path reads it or says what is wrong.
-            super().decompress_frame_into(frame, target)
-            return
-        data = zstandard.ZstdDecompressor().decompress(frame, allow_extra_data=False)
-        copy_into(target, data)
+    def frame_content_size(self, frame: memoryview) -> int | None:
+        size = zstandard.frame_content_size(frame)
+        return None if size < 0 else int(size)
+
+    def decompress_frame(self, frame: memoryview, size: int) -> bytes:
+        # The header's size (which the core compared with the hint) is what zstandard
+        # allocates; the frame then cannot make more.
+        return zstandard.ZstdDecompressor().decompress(frame, allow_extra_data=False)
 
 
 @brinery.hookimpl
-def register_compressors(register: RegisterCompressor) -> None:
+def register_compressors(register: brinery.RegisterCompressor) -> None:
     register(ZstdCompressor())

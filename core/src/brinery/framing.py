@@ -1,0 +1,100 @@
+"""How a codec's frames are laid out in a file: their size, the hints that announce them, and a
+container's header and trailer.  A :class:`~brinery.Compressor` holds one :class:`Framing`.
+
+brinery cuts the stream into frames of :attr:`Framing.frame_size` bytes, each compressed on its
+own (so frames compress on threads, and the format's own tools read the concatenation).  Where
+the format lets a writer put bytes its readers skip (zstd's and LZ4's skippable frames), a hint
+before every frame but the first announces its compressed and uncompressed sizes, so a reader
+can hand whole frames to threads without decompressing them first (:data:`SKIPPABLE_FRAME_HINTS`).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol
+
+MIB = 1 << 20
+#: The most bytes a frame hint may take: a reader looks this far ahead at a frame boundary.
+FRAME_HINT_MAX = 32
+
+
+class FrameHint(NamedTuple):
+    """A frame's sizes, announced before it so a reader can decompress frames in parallel."""
+
+    length: int  # bytes the hint itself takes
+    compressed_size: int
+    uncompressed_size: int
+
+
+class FrameHints(Protocol):
+    """Hints in a format's skippable bytes: what is written before a frame, and read back.
+
+    What :meth:`parse` returns comes from the file: the core checks its sizes (against what a
+    frame may hold, what the file holds and ``max_bytes``) before it believes them.
+    """
+
+    def encode(self, compressed_size: int, uncompressed_size: int) -> bytes:
+        """The hint written before a frame of these sizes (at most :data:`FRAME_HINT_MAX`)."""
+        ...
+
+    def parse(self, head: bytes) -> FrameHint | None:
+        """The hint ``head`` (up to :data:`FRAME_HINT_MAX` bytes from a frame boundary) starts
+        with, if it starts with one."""
+        ...
+
+
+def _no_header(level: int) -> bytes:
+    return b""
+
+
+@dataclass(frozen=True)
+class Framing:
+    """The layout of a codec's frames in a file."""
+
+    #: Uncompressed bytes per independent frame; ``None`` writes one frame for the whole stream
+    #: (for formats whose readers stop after the first frame).
+    frame_size: int | None = 4 * MIB
+    #: Hints announcing each frame's sizes before it (all frames but the first), or ``None``.
+    hints: FrameHints | None = None
+    #: The bytes written once before the first frame, for a level (a container's file header).
+    header: Callable[[int], bytes] = _no_header
+    #: The bytes written once after the last frame (a container's end marker).
+    trailer: bytes = b""
+
+
+#: Independent frames of 4 MiB, nothing between them: what most codecs use.
+FRAMES = Framing()
+#: One frame for the whole stream, compressed as it comes (no threads).
+SINGLE_FRAME = Framing(frame_size=None)
+
+
+class SkippableFrameHints:
+    """Frame hints in the skippable frames that the zstd and LZ4 frame formats share.
+
+    A skippable frame is a magic ``0x184D2A50``-``0x184D2A5F`` (little-endian), a 4-byte payload
+    length and the payload, which the ``zstd`` and ``lz4`` tools skip.  brinery's uses magic
+    ``0x184D2A5B`` and a 20-byte payload: ``BRFH``, then the next frame's compressed and
+    uncompressed sizes as little-endian u64.
+    """
+
+    def encode(self, compressed_size: int, uncompressed_size: int) -> bytes:
+        return _HINT.pack(_HINT_MAGIC, _HINT_PAYLOAD, _HINT_TAG, compressed_size, uncompressed_size)
+
+    def parse(self, head: bytes) -> FrameHint | None:
+        if len(head) < _HINT.size or not head.startswith(_HINT_PREFIX):
+            return None
+        _, _, _, compressed_size, uncompressed_size = _HINT.unpack_from(head)
+        return FrameHint(_HINT.size, compressed_size, uncompressed_size)
+
+
+_HINT = struct.Struct("<II4sQQ")
+_HINT_MAGIC = 0x184D2A5B
+_HINT_PAYLOAD = _HINT.size - 8
+_HINT_TAG = b"BRFH"
+_HINT_PREFIX = struct.pack("<II4s", _HINT_MAGIC, _HINT_PAYLOAD, _HINT_TAG)
+
+#: The hints zstd's and LZ4's plugins write: 4 MiB frames, each announced in a skippable frame.
+SKIPPABLE_FRAME_HINTS = SkippableFrameHints()
+HINTED_FRAMES = Framing(hints=SKIPPABLE_FRAME_HINTS)
