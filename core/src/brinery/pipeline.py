@@ -111,7 +111,7 @@ def write_stream(
         compression.compressor, file, compression.level, threads=threads
     )
     try:
-        stream = StreamWriter(compressed, checksums=checksums)
+        stream = StreamWriter(compressed, checksums=checksums, frames=compressed)
         fill(stream)
         stream.finish()
     except BaseException:

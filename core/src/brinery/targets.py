@@ -23,29 +23,37 @@ FILE_BUFFER_BYTES = 1 << 20
 Target = str | os.PathLike[str] | IO[bytes]
 
 
-@contextlib.contextmanager
+DumpTarget = tuple[IO[bytes], "Compression | None", list[str]]
+
+
 def dump_target(
     target: Target, compress: object, storage_options: dict[str, Any] | None
-) -> Iterator[tuple[IO[bytes], Compression | None, list[str]]]:
+) -> contextlib.AbstractContextManager[DumpTarget]:
     """The file to write into, the compression asked for (``compress``, or the target's file
     extension), and what ``dump`` returns; a path or URL is replaced only if the dump ends."""
-    if remote.is_url(target):
-        assert isinstance(target, str)
-        compression = resolve_compression(compress, target)
-        with remote.writing(target, storage_options) as file:
-            yield file, compression, [target]
-        return
     if isinstance(target, (str, os.PathLike)):
-        compression = resolve_compression(compress, os.fspath(target))
-        with replacing(target) as file:
-            yield file, compression, [os.fspath(target)]
-        return
+        return _replaced(target, compress, storage_options)
     if not callable(getattr(target, "write", None)) or is_text(target):
         raise InvalidArgumentError(
             f"cannot dump into {target!r}: give a path or a writable binary file object "
             "(opened with 'wb')"
         )
-    yield target, resolve_compression(compress, None), []
+    # (No generator for a file object: many small dumps into buffers are common.)
+    return contextlib.nullcontext((target, resolve_compression(compress, None), []))
+
+
+@contextlib.contextmanager
+def _replaced(
+    target: str | os.PathLike[str], compress: object, storage_options: dict[str, Any] | None
+) -> Iterator[DumpTarget]:
+    name = os.fspath(target)
+    compression = resolve_compression(compress, name)
+    if remote.is_url(target):
+        with remote.writing(name, storage_options) as file:
+            yield file, compression, [name]
+        return
+    with replacing(target) as file:
+        yield file, compression, [name]
 
 
 def size_of(source: Target) -> int | None:

@@ -59,7 +59,7 @@ class Reading:
     @property
     def as_data(self) -> bool:
         """Whether the pickle is only read as data (nothing imported, called or built)."""
-        return self.mode in (Mode.LIST, Mode.INSPECT)
+        return self.mode is Mode.LIST or self.mode is Mode.INSPECT
 
 
 def unpickle_stream(stream: StreamReader, reading: Reading) -> Any:

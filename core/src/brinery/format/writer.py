@@ -36,11 +36,13 @@ class StreamWriter:
     XXH3-64 (see :data:`~brinery.format.layout.CHECKSUMS_FLAG`), computed as it is written.
     """
 
-    def __init__(self, sink: Writable, *, checksums: bool = True) -> None:
+    def __init__(
+        self, sink: Writable, *, checksums: bool = True, frames: FrameBoundaries | None = None
+    ) -> None:
         self._sink = sink
         self._offset = 0
         self._checksums = checksums
-        self._frames = sink if isinstance(sink, FrameBoundaries) else None
+        self._frames = frames  # the compressed writer, to give large payloads their own frames
         flags = CHECKSUMS_FLAG if checksums else 0
         self._header = STREAM_HEADER.pack(STREAM_MAGIC, FORMAT_MAJOR, FORMAT_MINOR, flags, 0)
         self._put(self._header)

@@ -22,6 +22,10 @@ class CompressedWriter(Protocol):
 
     def write(self, data: Any, /) -> int: ...
 
+    def end_frame(self) -> None:
+        """End the current frame here, if the format has frames (see
+        :class:`~brinery.streams.output.FrameBoundaries`)."""
+
     def close(self) -> None:
         """End the compressed stream (the file it writes into stays open)."""
 
@@ -91,6 +95,9 @@ class _OwnWriter:
 
     def write(self, data: Any, /) -> int:
         return self._writer.write(data)
+
+    def end_frame(self) -> None:
+        pass  # an opaque stream has no frames the core knows of
 
     def close(self) -> None:
         self._writer.close()

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 
-@runtime_checkable
 class FrameBoundaries(Protocol):
     """A writer that can end the current frame where the caller says (so a large array's
     memory starts a frame of its own, and decompresses straight into the new array)."""
