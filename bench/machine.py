@@ -116,7 +116,7 @@ def _brinery_compressors() -> dict[str, dict[str, Any]]:
         name: {
             "levels": [compressor.levels.start, compressor.levels.stop - 1],
             "default_level": compressor.default_level,
-            "frame_size": compressor.frame_size,
+            "frame_size": compressor.framing.frame_size,
             "class": f"{type(compressor).__module__}.{type(compressor).__qualname__}",
         }
         for name, compressor in sorted(brinery.compressors().items())

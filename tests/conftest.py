@@ -2,20 +2,16 @@
 
 Helpers are handed out as fixtures (test modules are plain, rootdir-less modules and do not
 import each other): ``assert_same`` compares a loaded object with the original exactly,
-``dumps``/``loads`` go through ``io.BytesIO``, ``roundtrip`` goes through a file, and
-``records`` parses an uncompressed brinery stream into its records.
+``dumps``/``loads`` go through ``io.BytesIO`` (those three are :mod:`brinery.testing`'s, the
+plugin test kit's), ``roundtrip`` goes through a file, and ``records`` parses an uncompressed
+brinery stream into its records.
 """
 
 from __future__ import annotations
 
-import cmath
+import functools
 import gc
-import io
-import json
-import math
 import os
-import subprocess
-import sys
 import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -26,6 +22,7 @@ import xxhash
 
 import brinery
 import brinery.plugins
+import brinery.testing
 from brinery.format.layout import (
     ALIGNMENT,
     CHECKSUMS_FLAG,
@@ -85,123 +82,25 @@ def builtin_only(monkeypatch: pytest.MonkeyPatch) -> Any:
     return host.ensure_loaded()
 
 
-# -- exact comparison ------------------------------------------------------------------------------
-
-
-def _tracks_identity(value: Any) -> bool:
-    """Objects pickle memoizes and the caller can observe being shared."""
-    return isinstance(value, (np.ndarray, list, dict, set, bytearray)) or (
-        hasattr(value, "__dict__") and not isinstance(value, type)
-    )
-
-
-def _assert_same(loaded: Any, original: Any, memo: dict[int, Any], where: str) -> None:
-    if _tracks_identity(original):
-        seen = memo.get(id(original))
-        if seen is not None:
-            assert loaded is seen, f"{where}: a shared reference loaded as a separate object"
-            return
-        memo[id(original)] = loaded
-    if isinstance(original, np.ndarray):
-        _assert_same_array(loaded, original, memo, where)
-        return
-    expected_type = type(original)
-    assert type(loaded) is expected_type, f"{where}: {type(loaded)} is not {expected_type}"
-    if isinstance(original, dict):
-        assert list(loaded) == list(original), f"{where}: keys differ"
-        for key in original:
-            _assert_same(loaded[key], original[key], memo, f"{where}[{key!r}]")
-    elif isinstance(original, (list, tuple)):
-        assert len(loaded) == len(original), f"{where}: lengths differ"
-        for index, (got, want) in enumerate(zip(loaded, original, strict=True)):
-            _assert_same(got, want, memo, f"{where}[{index}]")
-    elif isinstance(original, float):
-        assert (math.isnan(loaded) and math.isnan(original)) or (
-            loaded == original and math.copysign(1, loaded) == math.copysign(1, original)
-        ), f"{where}: {loaded!r} != {original!r}"
-    elif isinstance(original, complex):
-        assert (cmath.isnan(loaded) and cmath.isnan(original)) or loaded == original, where
-    elif hasattr(original, "__dict__") and not isinstance(original, type):
-        _assert_same(vars(loaded), vars(original), memo, f"{where}.__dict__")
-    else:
-        assert loaded == original, f"{where}: {loaded!r} != {original!r}"
-
-
-def _assert_same_array(loaded: Any, original: np.ndarray, memo: dict[int, Any], where: str) -> None:
-    # A memmap's data is written like any array's and loads as a plain ndarray (by design).
-    expected_type = np.ndarray if isinstance(original, np.memmap) else type(original)
-    assert type(loaded) is expected_type, f"{where}: {type(loaded)} is not {expected_type}"
-    assert loaded.dtype == original.dtype, f"{where}: dtype {loaded.dtype} != {original.dtype}"
-    # == ignores nothing that matters here, but say it outright for byte order and fields.
-    assert loaded.dtype.str == original.dtype.str, f"{where}: {loaded.dtype.str}"
-    assert loaded.dtype.descr == original.dtype.descr, f"{where}: {loaded.dtype.descr}"
-    assert loaded.dtype.isalignedstruct == original.dtype.isalignedstruct, where
-    assert loaded.dtype.metadata == original.dtype.metadata, f"{where}: dtype metadata differs"
-    assert loaded.shape == original.shape, f"{where}: shape {loaded.shape} != {original.shape}"
-    assert loaded.flags.writeable == original.flags.writeable, f"{where}: writeable flag differs"
-    if original.flags.c_contiguous:
-        assert loaded.flags.c_contiguous, f"{where}: C-contiguous array did not load C-contiguous"
-    elif original.flags.f_contiguous:
-        assert loaded.flags.f_contiguous, f"{where}: F-contiguous array did not load F-contiguous"
-    else:
-        assert loaded.flags.c_contiguous or loaded.flags.f_contiguous, where
-    if isinstance(original, np.ma.MaskedArray):
-        assert np.array_equal(np.ma.getmaskarray(loaded), np.ma.getmaskarray(original)), where
-        assert loaded.hardmask == original.hardmask, f"{where}: hard_mask differs"
-        loaded_fill, original_fill = np.asarray(loaded.fill_value), np.asarray(original.fill_value)
-        assert loaded_fill.dtype == original_fill.dtype, f"{where}: fill_value dtype differs"
-        assert loaded_fill.tobytes() == original_fill.tobytes(), f"{where}: fill_value differs"
-    elif expected_type is not np.ndarray:
-        assert vars(loaded) == vars(original), f"{where}: subclass attributes differ"
-    if original.dtype.hasobject:
-        for index, (got, want) in enumerate(zip(loaded.flat, original.flat, strict=True)):
-            _assert_same(got, want, memo, f"{where}.flat[{index}]")
-        return
-    plain_loaded, plain_original = np.asarray(loaded), np.asarray(original)
-    if original.dtype.kind in "fcmM":
-        assert np.array_equal(plain_loaded, plain_original, equal_nan=True), f"{where}: values"
-    elif original.dtype.fields is None:  # structures may hold NaN or NaT: the bytes say it
-        assert np.array_equal(plain_loaded, plain_original), f"{where}: values differ"
-    # Bit for bit, in logical order: NaN payloads, -0.0, string padding, struct padding.
-    assert plain_loaded.tobytes() == plain_original.tobytes(), f"{where}: bytes differ"
+# -- exact comparison, dumping and loading: brinery.testing's, which plugins' tests use too -------
 
 
 @pytest.fixture(scope="session")
 def assert_same() -> Callable[[Any, Any], None]:
     """``assert_same(loaded, original)``: exact types, values, dtypes, flags and sharing."""
-
-    def check(loaded: Any, original: Any) -> None:
-        _assert_same(loaded, original, {}, "obj")
-
-    return check
-
-
-# -- dumping and loading ---------------------------------------------------------------------------
+    return brinery.testing.assert_same
 
 
 @pytest.fixture(scope="session")
 def dumps() -> Callable[..., bytes]:
     """``dumps(obj, **dump_kwargs)``: the bytes ``brinery.dump`` writes to a file object."""
-
-    def run(value: Any, **kwargs: Any) -> bytes:
-        buffer = io.BytesIO()
-        assert brinery.dump(value, buffer, **kwargs) == []
-        return buffer.getvalue()
-
-    return run
+    return brinery.testing.dumps
 
 
 @pytest.fixture(scope="session")
 def loads() -> Callable[[bytes], Any]:
     """``loads(data)``: load one object from bytes, checking it used them all."""
-
-    def run(data: bytes) -> Any:
-        buffer = io.BytesIO(data)
-        value = brinery.load(buffer)
-        assert buffer.tell() == len(data), "load did not stop at the end of the stream"
-        return value
-
-    return run
+    return brinery.testing.loads
 
 
 @pytest.fixture
@@ -290,66 +189,12 @@ def joblib_object() -> dict[str, Any]:
     }
 
 
-class LimitedLoad(NamedTuple):
-    """What a load did in a child process under a 1 GiB address-space limit."""
-
-    error: str | None  # the exception's type name (None: it loaded)
-    message: str
-    grew: int  # bytes the resident set grew by during the load (its high-water mark)
-
-
-_LIMITED_LOAD = """
-import io, json, resource, sys
-resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
-import brinery
-
-class Pipe(io.RawIOBase):  # a file that says nothing of its size and cannot seek
-    def __init__(self, path):
-        self._file = open(path, "rb", buffering=0)
-    def readable(self):
-        return True
-    def readinto(self, buffer):
-        return self._file.readinto(buffer)
-
-path, kwargs = sys.argv[1], json.loads(sys.argv[2])
-source = Pipe(path) if kwargs.pop("pipe", False) else path
-def peak():  # this process's own high-water mark (ru_maxrss would count a vforking parent's)
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
-
-brinery.compressors()  # the plugins load before the measure starts
-before = peak()
-try:
-    brinery.load(source, **kwargs)
-    error, message = None, ""
-except BaseException as caught:
-    error, message = type(caught).__name__, str(caught)
-grew = (peak() - before) * 1024
-print(json.dumps([error, message, grew]))
-"""
-
-
 @pytest.fixture
-def load_limited(tmp_path: Any) -> Callable[..., LimitedLoad]:
+def load_limited(tmp_path: Any) -> Callable[..., brinery.testing.LimitedLoad]:
     """Load ``data`` in a child process whose address space is limited to 1 GiB (so a hostile
     file's allocations fail there, not in the test run), with a timeout; ``pipe=True`` reads it
     through a file that cannot tell its size.  Other keywords go to ``brinery.load``."""
-
-    def load(data: bytes, timeout: float = 120, **kwargs: Any) -> LimitedLoad:
-        path = tmp_path / "hostile.bin"
-        path.write_bytes(data)
-        child = subprocess.run(
-            [sys.executable, "-c", _LIMITED_LOAD, str(path), json.dumps(kwargs)],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        assert child.returncode == 0, child.stderr
-        error, message, grew = json.loads(child.stdout)
-        return LimitedLoad(error, message, grew)
-
-    return load
+    return functools.partial(brinery.testing.load_limited, folder=tmp_path)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -542,7 +542,8 @@ class OneCallMinimal(HintedMinimal):
 
     def decompress_frame(self, frame: memoryview, size: int) -> bytes:
         self.one_calls += 1
-        return zlib.decompress(frame[len(self.magic) :], -15) + bytes(self.output_lie)
+        data = zlib.decompress(frame[len(self.magic) :], -15)
+        return data + bytes(self.output_lie) if self.output_lie >= 0 else data[: self.output_lie]
 
 
 def _registered(compressor: brinery.Compressor) -> Any:
@@ -612,11 +613,18 @@ def test_a_frame_whose_recorded_size_disagrees_is_streamed(assert_same, dumps):
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_a_one_call_that_returns_too_much_is_corruption(threads, dumps):
-    _registered(OneCallMinimal(output_lie=1))
+@pytest.mark.parametrize(
+    ("output_lie", "message"),
+    [
+        (1, r"it holds more data than its hint announced \(1048576 bytes\)"),
+        (-1, r"it does not match its hint \(1048575 of 1048576 bytes\)"),
+    ],
+)
+def test_a_one_call_that_returns_more_or_less_is_corruption(threads, output_lie, message, dumps):
+    _registered(OneCallMinimal(output_lie=output_lie))
     data = dumps(VALUE, compress="minimal", threads=2)
     with pytest.raises(
         brinery.CorruptFileError,
-        match=r"minimal frame \d+: it does not match its hint \(1048577 of 1048576 bytes\)",
+        match=rf"minimal frame \d+: {message}",
     ):
         brinery.load(io.BytesIO(data), threads=threads)

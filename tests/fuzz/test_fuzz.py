@@ -9,6 +9,7 @@ receives the campaign's counts.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import os
@@ -162,8 +163,9 @@ def test_mutations_raise_only_brinery_errors(
     original = _seed_object()
     if compress:  # small frames: many frames, hints and frame boundaries to damage
         compressor = brinery.compressors()[compress]
-        if compressor.frame_size is not None:
-            monkeypatch.setattr(compressor, "frame_size", 16 << 10)
+        if compressor.framing.frame_size is not None:
+            small = dataclasses.replace(compressor.framing, frame_size=16 << 10)
+            monkeypatch.setattr(compressor, "framing", small)
     buffer = io.BytesIO()
     brinery.dump(original, buffer, compress=compress)
     data = buffer.getvalue()

@@ -1,5 +1,5 @@
-"""brinery-lz4: the plugins' contract (``codec_contract``, ``hinted_frames_contract``), and what
-only LZ4 has.
+"""brinery-lz4: the plugins' contract (``brinery.testing.HintedFramesContract``), and what only
+LZ4 has.
 
 The plugin writes LZ4 frames (magic 04 22 4D 18) with their content checksum, one per 4 MiB of
 the brinery stream, with brinery's frame hints in skippable frames between them.  Levels 0-2
@@ -20,18 +20,17 @@ from __future__ import annotations
 import io
 import struct
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import pytest
 import xxhash
-from codec_contract import *  # noqa: F403
-from hinted_frames_contract import *  # noqa: F403
-from hinted_frames_contract import HintedFramesCodec
 
 import brinery
 from brinery.format.layout import STREAM_MAGIC
+from brinery.testing import HintedFramesCodec, HintedFramesContract
 
 lz4_frame = pytest.importorskip("lz4.frame")
 brinery_lz4 = pytest.importorskip("brinery_lz4", reason="brinery-lz4 is not installed")
@@ -40,11 +39,12 @@ brinery_lz4 = pytest.importorskip("brinery_lz4", reason="brinery-lz4 is not inst
 class Lz4(HintedFramesCodec):
     name = "lz4"
     distribution = "brinery-lz4"
-    entry_point = "lz4"
+    version = "0.1.0"
     compressor_class = brinery_lz4.Lz4Compressor
     magic = b"\x04\x22\x4d\x18"
     extensions = (".lz4",)
     lowest, default, highest = 0, 0, 16
+    checks_integrity = True  # every frame's content checksum
     plugin_selections = ("brinery-lz4", " Brinery_LZ4 ,")
 
     round_trip_levels = (0, 1, 2, 3, 9, 12, 16)
@@ -137,38 +137,40 @@ class Lz4(HintedFramesCodec):
         assert all("XXH32" in row for row in rows if "LZ4Frame" in row)  # content checksums
 
 
-CODEC = Lz4()
+class TestLz4(HintedFramesContract):
+    codec = Lz4()
 
+    def test_damage_in_the_stream_header_is_reported_as_corruption(self, small_file: bytes) -> None:
+        """The brinery stream header (magic, version, flags: 16 bytes) is the start of the
+        first LZ4 block's literals, which python-lz4 hands out before it reaches the frame's
+        checksum.  Damaged there, the file is still a damaged LZ4 file: CorruptFileError (the
+        checksum fails), not "does not hold a brinery stream" nor "written by a newer brinery:
+        upgrade"."""
+        start = small_file.index(STREAM_MAGIC)
+        assert start < 32  # a literal run at the start of the first block (after the header)
+        outcomes = {}
+        for offset in range(start, start + 16):
+            damaged = bytearray(small_file)
+            damaged[offset] ^= 0xFF
+            try:
+                brinery.load(io.BytesIO(bytes(damaged)))
+            except brinery.BrineryError as error:
+                outcomes[offset] = type(error).__name__
+        assert len(outcomes) == 16
+        wrong = {offset: kind for offset, kind in outcomes.items() if kind != "CorruptFileError"}
+        assert wrong == {}, outcomes
 
-def test_damage_in_the_stream_header_is_reported_as_corruption(small_file: bytes) -> None:
-    """The brinery stream header (magic, version, flags: 16 bytes) is the start of the first
-    LZ4 block's literals, which python-lz4 hands out before it reaches the frame's checksum.
-    Damaged there, the file is still a damaged LZ4 file: CorruptFileError (the checksum fails),
-    not "does not hold a brinery stream" nor "written by a newer brinery: upgrade"."""
-    start = small_file.index(STREAM_MAGIC)
-    assert start < 32  # a literal run at the start of the first block (after the frame header)
-    outcomes = {}
-    for offset in range(start, start + 16):
-        damaged = bytearray(small_file)
-        damaged[offset] ^= 0xFF
-        try:
-            brinery.load(io.BytesIO(bytes(damaged)))
-        except brinery.BrineryError as error:
-            outcomes[offset] = type(error).__name__
-    assert len(outcomes) == 16
-    wrong = {offset: kind for offset, kind in outcomes.items() if kind != "CorruptFileError"}
-    assert wrong == {}, outcomes
-
-
-def test_the_legacy_format_is_not_taken_for_a_frame(
-    sample_stream: Any, compress_with_tool: Any
-) -> None:
-    """``lz4 -l`` writes the legacy format (magic 02 21 4C 18), which brinery does not read:
-    an unknown format, not a crash."""
-    data = compress_with_tool(["-l", "-c"], sample_stream[1])
-    assert data.startswith(b"\x02\x21\x4c\x18")
-    with pytest.raises(brinery.UnknownFormatError):
-        brinery.load(io.BytesIO(data))
+    def test_the_legacy_format_is_not_taken_for_a_frame(
+        self,
+        sample_stream: tuple[dict[str, Any], bytes],
+        compress_with_tool: Callable[..., bytes],
+    ) -> None:
+        """``lz4 -l`` writes the legacy format (magic 02 21 4C 18), which brinery does not
+        read: an unknown format, not a crash."""
+        data = compress_with_tool(["-l", "-c"], sample_stream[1])
+        assert data.startswith(b"\x02\x21\x4c\x18")
+        with pytest.raises(brinery.UnknownFormatError):
+            brinery.load(io.BytesIO(data))
 
 
 JOBLIB_FIXTURES = Path(__file__).parents[2] / "fixtures" / "joblib"
@@ -176,8 +178,10 @@ JOBLIB_FIXTURES = Path(__file__).parents[2] / "fixtures" / "joblib"
 
 @pytest.mark.parametrize("version", ["0.14.1", "1.1.1", "1.2.0", "1.6.0"])
 def test_joblibs_lz4_files_load(version: str, assert_same: Any, joblib_object: Any) -> None:
-    """joblib's LZ4 files (from 0.14.1 on): one LZ4 frame around joblib's pickle."""
-    assert_same(brinery.load(JOBLIB_FIXTURES / f"joblib_{version}_lz4.pkl.lz4"), joblib_object)
+    """joblib's LZ4 files (from 0.14.1 on): one LZ4 frame around joblib's pickle (its '>i4'
+    array as stored: a default load makes it native, as joblib's does)."""
+    path = JOBLIB_FIXTURES / f"joblib_{version}_lz4.pkl.lz4"
+    assert_same(brinery.load(path, ensure_native_byte_order=False), joblib_object)
 
 
 def test_what_the_installed_joblib_writes_with_lz4_loads(tmp_path: Path, assert_same: Any) -> None:
@@ -203,11 +207,12 @@ def test_a_frame_holding_more_than_its_header_and_hint_say_is_stopped_there(
     """A hinted frame whose header and hint both say 4 MiB, and which holds 256 MiB (1 MB of
     LZ4): lz4.frame.decompress sized its output by the header, then grew it to all the frame
     holds.  The frame is now decompressed bounded to its hint."""
-    compressor = brinery.compressors()["lz4"]
+    hints = brinery.compressors()["lz4"].framing.hints
+    assert hints is not None
     first = lz4_frame.compress(b"\x80\x04", content_checksum=True)
     bomb = _with_content_size(lz4_frame.compress(bytes(256 << 20), store_size=True), 4 << 20)
     assert len(bomb) < 2 << 20
-    data = first + compressor.frame_hint(len(bomb), 4 << 20) + bomb
+    data = first + hints.encode(len(bomb), 4 << 20) + bomb
     for threads in (1, 4):
         load = load_limited(data, threads=threads)
         assert load.error == "CorruptFileError", load

@@ -1,5 +1,5 @@
-"""brinery-lzo: the plugins' contract (``codec_contract``), and what only lzo has: the lzop file
-layout, its header fields, its blocks.
+"""brinery-lzo: the plugins' contract (``brinery.testing.CodecContract``), and what only lzo has:
+the lzop file layout, its header fields, its blocks.
 
 The plugin writes the lzop file format around python-lzo: one header (magic 89 4C 5A 4F 00 0D
 0A 1A 0A, versions, method, level, flags, mode, mtime, name, header checksum), then blocks of at
@@ -21,13 +21,19 @@ import struct
 import subprocess
 import zlib
 from pathlib import Path
-from typing import Any, ClassVar, NamedTuple
+from typing import ClassVar, NamedTuple
 
 import pytest
-from codec_contract import *  # noqa: F403
-from codec_contract import Codec
 
 import brinery
+from brinery.testing import (
+    BigFiles,
+    Codec,
+    CodecContract,
+    assert_same,
+    dumps,
+    small_sample,
+)
 
 lzo = pytest.importorskip("lzo")
 brinery_lzo = pytest.importorskip("brinery_lzo", reason="brinery-lzo is not installed")
@@ -138,11 +144,12 @@ LISTED_METHODS = {
 class Lzo(Codec):
     name = "lzo"
     distribution = "brinery-lzo"
-    entry_point = "lzo"
+    version = "0.1.0"
     compressor_class = brinery_lzo.LzoCompressor
     magic = MAGIC
     extensions = (".lzo",)
     lowest, default, highest = 1, 1, 9
+    checks_integrity = True  # CRC-32s of every block
     plugin_selections = ("brinery-lzo", " Brinery_LZO ,")
 
     round_trip_levels = (1, 2, 5, 7, 9)
@@ -205,7 +212,63 @@ class Lzo(Codec):
         assert int(row[1]) < path.stat().st_size, listing
 
 
-CODEC = Lzo()
+class TestLzo(CodecContract):
+    codec = Lzo()
+
+    # -- the lzop file layout ----------------------------------------------------------------
+
+    def test_many_frames_are_blocks_under_one_header(self, big: BigFiles) -> None:
+        data = big.files[1]
+        header, blocks, output = walk_blocks(data)  # one header, one end marker, at the end
+        assert output == big.raw
+        assert data.count(MAGIC) == 1
+        assert (header.method, header.level) == (1, 1)
+        assert len(blocks) >= len(big.raw) // BLOCK_SIZE
+        assert all(0 < block.uncompressed <= BLOCK_SIZE for block in blocks)
+        assert all(block.compressed <= block.uncompressed for block in blocks)
+        # The random tiles do not compress to less: such blocks are stored, without a checksum
+        # of their compressed data; the range compresses.
+        assert any(block.compressed == block.uncompressed for block in blocks)
+        assert any(block.compressed < block.uncompressed for block in blocks)
+
+    # -- headers and blocks that are valid but unusual or unsupported ------------------------
+
+    @pytest.mark.parametrize(
+        "change",
+        ["method 4", "method 0", "filter", "multipart", "extra field"],
+    )
+    def test_unsupported_headers_are_refused(self, change: str, small_file: bytes) -> None:
+        """Headers with a correct checksum that ask for what the plugin does not read."""
+        data = bytearray(small_file)
+        if change.startswith("method"):
+            data[METHOD] = int(change.split()[1])
+        else:
+            bit = {"filter": F_H_FILTER, "multipart": F_MULTIPART, "extra field": F_H_EXTRA_FIELD}
+            flags = struct.unpack_from(">I", data, FLAGS)[0] | bit[change]
+            struct.pack_into(">I", data, FLAGS, flags)
+        with pytest.raises(brinery.CorruptFileError) as caught:
+            brinery.load(io.BytesIO(with_header_checksum(bytes(data))))
+        assert type(caught.value.__cause__).__name__ == "LzopError"
+
+    @pytest.mark.parametrize(
+        ("uncompressed", "compressed"),
+        [
+            (64 * 1024 * 1024 + 1, 100),
+            ((1 << 32) - 1, 100),
+            (100, 101),
+            (1000, 1 << 31),
+            (1000 * 256 + 257, 1000),
+        ],
+        ids=["over-64MiB", "4GiB", "compressed-larger", "compressed-huge", "over-LZO-expansion"],
+    )
+    def test_impossible_block_lengths_are_refused(
+        self, uncompressed: int, compressed: int, small_file: bytes
+    ) -> None:
+        data = bytearray(small_file)
+        struct.pack_into(">II", data, HEADER_SIZE, uncompressed, compressed)
+        with pytest.raises(brinery.CorruptFileError) as caught:
+            brinery.load(io.BytesIO(bytes(data)))
+        assert type(caught.value) is brinery.CorruptFileError, caught.value
 
 
 # -- the lzop file layout -------------------------------------------------------------------------
@@ -214,9 +277,7 @@ CODEC = Lzo()
 @pytest.mark.parametrize(
     ("level", "method"), [(1, 1), (2, 3), (5, 3), (7, 3), (9, 3)], ids=lambda value: str(value)
 )
-def test_the_header_names_method_level_and_checksums(
-    level: int, method: int, small_sample: Any, dumps: Any
-) -> None:
+def test_the_header_names_method_level_and_checksums(level: int, method: int) -> None:
     data = dumps(small_sample(), compress=("lzo", level))
     header, blocks, output = walk_blocks(data)
     assert header.version >= 0x0940  # a modern header: it has the level and version fields
@@ -231,61 +292,7 @@ def test_the_header_names_method_level_and_checksums(
     assert data.endswith(b"\x00\x00\x00\x00")
 
 
-def test_many_frames_are_blocks_under_one_header(big: dict[str, Any]) -> None:
-    data = big["files"][1]
-    header, blocks, output = walk_blocks(data)  # one header, one end marker, at the very end
-    assert output == big["raw"]
-    assert data.count(MAGIC) == 1
-    assert (header.method, header.level) == (1, 1)
-    assert len(blocks) >= len(big["raw"]) // BLOCK_SIZE
-    assert all(0 < block.uncompressed <= BLOCK_SIZE for block in blocks)
-    assert all(block.compressed <= block.uncompressed for block in blocks)
-    # The random tiles do not compress to less: such blocks are stored, without a checksum
-    # of their compressed data; the range compresses.
-    assert any(block.compressed == block.uncompressed for block in blocks)
-    assert any(block.compressed < block.uncompressed for block in blocks)
-
-
-# -- headers and blocks that are valid but unusual or unsupported ---------------------------------
-
-
-@pytest.mark.parametrize(
-    "change",
-    ["method 4", "method 0", "filter", "multipart", "extra field"],
-)
-def test_unsupported_headers_are_refused(change: str, small_file: bytes) -> None:
-    """Headers with a correct checksum that ask for what the plugin does not read."""
-    data = bytearray(small_file)
-    if change.startswith("method"):
-        data[METHOD] = int(change.split()[1])
-    else:
-        bit = {"filter": F_H_FILTER, "multipart": F_MULTIPART, "extra field": F_H_EXTRA_FIELD}
-        flags = struct.unpack_from(">I", data, FLAGS)[0] | bit[change]
-        struct.pack_into(">I", data, FLAGS, flags)
-    with pytest.raises(brinery.CorruptFileError) as caught:
-        brinery.load(io.BytesIO(with_header_checksum(bytes(data))))
-    assert type(caught.value.__cause__).__name__ == "LzopError"
-
-
-@pytest.mark.parametrize(
-    ("uncompressed", "compressed"),
-    [
-        (64 * 1024 * 1024 + 1, 100),
-        ((1 << 32) - 1, 100),
-        (100, 101),
-        (1000, 1 << 31),
-        (1000 * 256 + 257, 1000),
-    ],
-    ids=["over-64MiB", "4GiB", "compressed-larger", "compressed-huge", "over-LZO-expansion"],
-)
-def test_impossible_block_lengths_are_refused(
-    uncompressed: int, compressed: int, small_file: bytes
-) -> None:
-    data = bytearray(small_file)
-    struct.pack_into(">II", data, HEADER_SIZE, uncompressed, compressed)
-    with pytest.raises(brinery.CorruptFileError) as caught:
-        brinery.load(io.BytesIO(bytes(data)))
-    assert type(caught.value) is brinery.CorruptFileError, caught.value
+# -- blocks that are valid but unusual ------------------------------------------------------------
 
 
 def test_a_block_of_the_largest_size_and_expansion_loads() -> None:
@@ -304,7 +311,7 @@ def test_a_block_of_the_largest_size_and_expansion_loads() -> None:
     assert decompressor.eof
 
 
-def test_blocks_without_checksums_load(small_sample: Any, dumps: Any, assert_same: Any) -> None:
+def test_blocks_without_checksums_load() -> None:
     """lzop's -F writes no block checksums: still a valid file, rebuilt here from brinery's."""
     stream = dumps(small_sample(), compress=False, checksums=False)
     data = dumps(small_sample(), compress="lzo")

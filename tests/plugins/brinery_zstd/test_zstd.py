@@ -1,5 +1,5 @@
-"""brinery-zstd: the plugins' contract (``codec_contract``, ``hinted_frames_contract``), and what
-only zstd has.
+"""brinery-zstd: the plugins' contract (``brinery.testing.HintedFramesContract``), and what only
+zstd has.
 
 The plugin writes Zstandard frames (magic 28 B5 2F FD) with their content checksum, one per
 4 MiB of the brinery stream, with brinery's frame hints in skippable frames between them.
@@ -21,16 +21,15 @@ import re
 import struct
 import subprocess
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import pytest
-from codec_contract import *  # noqa: F403
-from hinted_frames_contract import *  # noqa: F403
-from hinted_frames_contract import HintedFramesCodec
 
 import brinery
+from brinery.testing import HintedFramesCodec, HintedFramesContract, assert_same
 
 zstandard = pytest.importorskip("zstandard")
 brinery_zstd = pytest.importorskip("brinery_zstd", reason="brinery-zstd is not installed")
@@ -39,11 +38,12 @@ brinery_zstd = pytest.importorskip("brinery_zstd", reason="brinery-zstd is not i
 class Zstd(HintedFramesCodec):
     name = "zstd"
     distribution = "brinery-zstd"
-    entry_point = "zstd"
+    version = "0.1.0"
     compressor_class = brinery_zstd.ZstdCompressor
     magic = b"\x28\xb5\x2f\xfd"
     extensions = (".zst", ".zstd")
     lowest, default, highest = -7, 3, 22
+    checks_integrity = True  # every frame's content checksum
     plugin_selections = ("brinery-zstd", " Brinery_Zstd ,", "brinery.zstd")
 
     round_trip_levels = (-7, -1, 1, 3, 9, 19, 22)
@@ -125,21 +125,24 @@ class Zstd(HintedFramesCodec):
         assert "XXH64" in listing  # the content checksum
 
 
-CODEC = Zstd()
+class TestZstd(HintedFramesContract):
+    codec = Zstd()
 
-
-def test_a_tool_file_with_its_content_size_loads(
-    sample_stream: Any, compress_with_tool: Any, assert_same: Any
-) -> None:
-    """``zstd -c --format=zstd`` of a file (not a pipe) writes the content size in the frame
-    header (test_a_tool_file_cut_anywhere_or_damaged_is_detected cuts and damages this file)."""
-    original, stream = sample_stream
-    tool_input, options = CODEC.damaged_tool_file
-    data = compress_with_tool(options, stream, tool_input)
-    parameters = zstandard.get_frame_parameters(data[:18])
-    assert parameters.content_size == len(stream)
-    assert parameters.has_checksum
-    assert_same(brinery.load(io.BytesIO(data)), original)
+    def test_a_tool_file_with_its_content_size_loads(
+        self,
+        sample_stream: tuple[dict[str, Any], bytes],
+        compress_with_tool: Callable[..., bytes],
+    ) -> None:
+        """``zstd -c --format=zstd`` of a file (not a pipe) writes the content size in the
+        frame header (test_a_tool_file_cut_anywhere_or_damaged_is_detected cuts and damages
+        this file)."""
+        original, stream = sample_stream
+        tool_input, options = self.codec.damaged_tool_file
+        data = compress_with_tool(options, stream, tool_input)
+        parameters = zstandard.get_frame_parameters(data[:18])
+        assert parameters.content_size == len(stream)
+        assert parameters.has_checksum
+        assert_same(brinery.load(io.BytesIO(data)), original)
 
 
 # -- streaming decompression bounded per call, whatever the frame holds --------------------------

@@ -36,6 +36,10 @@ def decompress_frame_into(compressor: Compressor, frame: memoryview, target: mem
     """
     if compressor.frame_content_size(frame) == len(target):
         data = compressor.decompress_frame(frame, len(target))
+        if len(data) > len(target):
+            raise CorruptFileError(
+                f"it holds more data than its hint announced ({len(target)} bytes)"
+            )
         if len(data) != len(target):
             raise CorruptFileError(
                 f"it does not match its hint ({len(data)} of {len(target)} bytes)"

@@ -1,0 +1,102 @@
+"""The contract every brinery compressor plugin meets, as a test kit for the plugin's own tests.
+
+brinery does the hard parts of a compressor (frames, threads, hints, bounded memory, errors), so
+a plugin is small; whether it fits the core is what this kit checks, with the very tests the
+plugins shipped with brinery run.  A plugin's test module describes its codec and subclasses the
+contract (needs pytest: ``pip install "brinery[testing]"``)::
+
+    from brinery.testing import Codec, CodecContract
+
+    class MyCodec(Codec):
+        name = "mycodec"
+        distribution = "brinery-mycodec"
+        compressor_class = MyCompressor
+        magic = b"MYC1"
+        extensions = (".myc",)
+        lowest, default, highest = 1, 3, 9
+
+        def decode(self, data: bytes) -> bytes | None:
+            ...  # what the codec's own library decompresses data to (None: it refuses it)
+
+    class TestMyCodec(CodecContract):
+        codec = MyCodec()
+
+Codecs whose frames carry brinery's frame hints (zstd's and LZ4's skippable frames) use
+:class:`HintedFramesCodec` and :class:`HintedFramesContract`.  No conftest is needed: the
+contract's fixtures are methods of the contract class, and the helpers it is built from are
+plain functions, exported here for a plugin's own tests.
+
+Importing this module imports pytest; ``import brinery`` never does.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+# The contract's assertions live in these modules, not in the test module that subclasses it:
+# without this, a failing assert would report no values.  (Named one by one: this package is
+# already imported, and pytest warns about a name it can no longer rewrite.)
+_MODULES = ("codec", "contract", "damage", "frames", "hinted_frames", "objects", "processes")
+pytest.register_assert_rewrite(*(f"{__name__}.{module}" for module in _MODULES))
+
+from .codec import Codec, HintedFramesCodec  # noqa: E402
+from .contract import BigFiles, CodecContract, SmallFrames  # noqa: E402
+from .damage import (  # noqa: E402
+    DATA_DAMAGE_ERRORS,
+    FOREIGN_DATA_ERRORS,
+    MAGIC_DAMAGE_ERRORS,
+    Damage,
+    Tally,
+)
+from .frames import Frame, frame_size, walk_frames  # noqa: E402
+from .hinted_frames import HintedFramesContract, lying_hints  # noqa: E402
+from .objects import (  # noqa: E402
+    assert_same,
+    big_object,
+    dumps,
+    framed_sample,
+    loads,
+    many_frames_object,
+    sample_object,
+    small_sample,
+)
+from .processes import (  # noqa: E402
+    LimitedLoad,
+    find_tool,
+    load_limited,
+    pipe_roundtrip,
+    run_python,
+    run_tool,
+)
+
+__all__ = [
+    "DATA_DAMAGE_ERRORS",
+    "FOREIGN_DATA_ERRORS",
+    "MAGIC_DAMAGE_ERRORS",
+    "BigFiles",
+    "Codec",
+    "CodecContract",
+    "Damage",
+    "Frame",
+    "HintedFramesCodec",
+    "HintedFramesContract",
+    "LimitedLoad",
+    "SmallFrames",
+    "Tally",
+    "assert_same",
+    "big_object",
+    "dumps",
+    "find_tool",
+    "frame_size",
+    "framed_sample",
+    "load_limited",
+    "loads",
+    "lying_hints",
+    "many_frames_object",
+    "pipe_roundtrip",
+    "run_python",
+    "run_tool",
+    "sample_object",
+    "small_sample",
+    "walk_frames",
+]
