@@ -1,14 +1,14 @@
 """brinery loads the files joblib 0.10 to 1.6 writes, without joblib (brinery.joblib_files).
 
 Two sources: files written by six joblib releases (tests/fixtures/joblib/), and files written
-here by the installed joblib (a test-only dependency) from objects of every kind.
+here by the installed joblib (a test-only dependency) from objects of every kind.  joblib 0.9's
+files: test_joblib_legacy.py; byte order: test_byte_order.py; Python 2: test_python2.py.
 """
 
 from __future__ import annotations
 
 import datetime
 import io
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -26,15 +26,21 @@ STANDARD = {"0": "pkl", "zlib": "pkl.z", "gzip": "pkl.gz", "bz2": "pkl.bz2", "lz
             "xz": "pkl.xz"}
 
 
+def native(value: dict[str, Any]) -> dict[str, Any]:
+    """``value`` as joblib's default load returns it: its big-endian array made native."""
+    return {**value, "i": value["i"].astype(np.int32)}
+
+
 @pytest.mark.parametrize("compressor", list(STANDARD))
 @pytest.mark.parametrize("version", VERSIONS)
 def test_files_of_every_joblib_release_load_exactly(
     version: str, compressor: str, assert_same: Any, joblib_object: Any
 ) -> None:
-    """Stored byte order, Fortran order and the matrix subclass come back (joblib itself turns
-    '>i4' native and, under numpy 2, the matrix into an ndarray)."""
+    """Fortran order and the matrix subclass come back (joblib itself turns the matrix into an
+    ndarray under numpy 2); '>i4' comes back native, as joblib's default does, or as stored."""
     path = JOBLIB_FIXTURES / f"joblib_{version}_{compressor}.{STANDARD[compressor]}"
-    assert_same(brinery.load(path), joblib_object)
+    assert_same(brinery.load(path), native(joblib_object))
+    assert_same(brinery.load(path, ensure_native_byte_order=False), joblib_object)
 
 
 @pytest.mark.parametrize("version", ["0.10.3", "1.6.0"])
@@ -44,6 +50,9 @@ def test_safe_mode_on_joblib_files(version: str, assert_same: Any) -> None:
     path = JOBLIB_FIXTURES / f"joblib_{version}_0.pkl"
     assert brinery.untrusted_types(path) == []
     assert_same(brinery.load(path, trusted=[]), brinery.load(path))
+    stored = brinery.load(path, trusted=[], ensure_native_byte_order=False)
+    assert_same(stored, brinery.load(path, ensure_native_byte_order=False))
+    assert stored["i"].dtype == np.dtype(">i4")
 
 
 def test_joblib_object_arrays_of_untrusted_types_are_refused(tmp_path: Path) -> None:
@@ -136,24 +145,3 @@ def test_max_bytes_bounds_joblib_files(tmp_path: Path) -> None:
     joblib.dump({"a": np.zeros(1_000_000)}, path, compress=("gzip", 1))
     with pytest.raises(brinery.SizeLimitError, match=r"more than max_bytes=100000 bytes"):
         brinery.load(path, max_bytes=100_000)
-
-
-# -- before 0.10 ---------------------------------------------------------------------------------
-
-
-def test_pre_0_10_z_files_are_refused_clearly() -> None:
-    data = b"ZF0x2a" + b" " * 13 + b"x\x9c" + bytes(20)
-    with pytest.raises(brinery.UnsupportedVersionError, match=r"written by joblib before 0\.10"):
-        brinery.load(io.BytesIO(data))
-
-
-def test_pre_0_10_wrappers_are_refused_clearly() -> None:
-    """joblib < 0.10 pickled an NDArrayWrapper naming a separate .npy file per array."""
-    payload = (
-        b"\x80\x02cjoblib.numpy_pickle\nNDArrayWrapper\n)\x81}(X\x08\x00\x00\x00filenameX"
-        b"\x10\x00\x00\x00model.pkl_01.npyub."
-    )
-    with pytest.raises(brinery.UnsupportedVersionError, match=r"kept arrays in separate files"):
-        brinery.load(io.BytesIO(payload))
-    assert pickle.loads(payload.replace(b"joblib.numpy_pickle\nNDArrayWrapper", b"types\n"
-                                        b"SimpleNamespace")).filename == "model.pkl_01.npy"

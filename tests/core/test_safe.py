@@ -279,7 +279,7 @@ def test_new_objects_of_default_types_are_refused() -> None:
 def test_calls_with_arguments_brinery_never_writes_are_refused() -> None:
     payload = (
         b"\x80\x04\x8c\x16numpy._core.multiarray\x8c\x06scalar\x93"
-        b"\x8c\x05numpy\x8c\x05dtype\x93\x8c\x02O8\x85R\x8c\x01x\x86R."
+        b"\x8c\x05numpy\x8c\x05dtype\x93\x8c\x02O8\x85RK\x01\x86R."
     )
     with pytest.raises(brinery.CorruptFileError, match="a numpy scalar from something else"):
         brinery.load(_stream(payload), trusted=[])

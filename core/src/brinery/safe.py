@@ -40,8 +40,12 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+import numpy as np
+
 from . import rebuild, safe_numpy
+from .byte_order import to_native
 from .errors import CorruptFileError, SizeLimitError, TruncatedFileError
+from .mapping import MappedPayloads, MappedPickle, as_memmap
 from .safe_globals import (
     ARRAY_CLASS,
     BUILTIN,
@@ -125,6 +129,11 @@ class ByteAccount:
                     "are left: it is truncated or damaged"
                 )
             self.room -= size
+        self.claim_elsewhere(size, what)
+
+    def claim_elsewhere(self, size: int, what: str) -> None:
+        """Bytes read from another file (a side file of joblib < 0.10): counted against
+        ``max_bytes`` only, the room being that file's."""
         if self.limit is not None:
             if size > self.limit:
                 raise SizeLimitError(
@@ -207,9 +216,15 @@ class SafeUnpickler(_PurePythonUnpickler):  # type: ignore[misc]
         buffers: Any = None,
         *,
         account: ByteAccount | None = None,
+        native: bool = False,
+        encoding: str = "ASCII",
+        mapped: MappedPickle | None = None,
     ) -> None:
-        super().__init__(ExactReader(stream, account), buffers=buffers)
+        super().__init__(ExactReader(stream, account), buffers=buffers, encoding=encoding)
+        # load(mmap_mode=): the byte payloads read, and where they lie in the mapped file
+        self._payloads = None if mapped is None else MappedPayloads(mapped)
         self._trusted = trusted
+        self._native = native  # ensure_native_byte_order: the arrays built here made native
         self._checked = trusted is not None
         self.untrusted: dict[str, None] = {}  # labels, in the order met
         # What the caller's trusted globals resolved to: only these may be called as they are,
@@ -261,6 +276,13 @@ class SafeUnpickler(_PurePythonUnpickler):  # type: ignore[misc]
     def _call(self, func: Any, args: Any) -> Any:
         if type(args) is not tuple:
             raise CorruptFileError(f"the pickle calls something with {describe(args)} as arguments")
+        if self._payloads is not None and (
+            func is bytearray or _role(func) in (REBUILD_IN_BAND, FROMBUFFER)
+        ):
+            return self._call_mapped(func, args)
+        return self._call_in_memory(func, args)
+
+    def _call_in_memory(self, func: Any, args: tuple[Any, ...]) -> Any:
         if not self._checked:
             return func(*args)  # the file is trusted
         if isinstance(func, Placeholder) or any(isinstance(arg, Placeholder) for arg in args):
@@ -280,6 +302,32 @@ class SafeUnpickler(_PurePythonUnpickler):  # type: ignore[misc]
                 f"the file's data is invalid for {describe(func)} ({type(error).__name__})"
             ) from error
 
+    def _call_mapped(self, func: Any, args: tuple[Any, ...]) -> Any:
+        """``load(mmap_mode=)``: an array made from bytes of the pickle (a small array's, or
+        numpy's own pickle's) or from a mapped buffer record views the file instead."""
+        assert self._payloads is not None
+        if self._checked and any(isinstance(arg, Placeholder) for arg in args):
+            return _INERT
+        if func is bytearray:  # bytearray(data): how protocols 3 and 4 pickle a bytearray
+            made = self._call_in_memory(func, args)
+            if len(args) == 1:
+                self._payloads.note_copy(made, args[0])
+            return made
+        if _role(func) == REBUILD_IN_BAND:
+            offset = self._payloads.locate(args[3]) if len(args) == 4 else None
+            if offset is None or type(args[2]) is not str:
+                return self._call_in_memory(func, args)  # (refused there if invalid)
+            dtype = self._dtypes.resolve(args[0]) if self._checked else args[0]
+            mapping = self._payloads.mapping
+            return rebuild.mapped_in_band(dtype, args[1], args[2], args[3], mapping, offset)
+        memory = self._payloads.memory(args[0]) if args else None
+        if memory is None:
+            return self._call_in_memory(func, args)
+        made = self._call_in_memory(func, (memory, *args[1:]))  # numpy's _frombuffer
+        if type(made) is np.ndarray and np.may_share_memory(made, memory):
+            return as_memmap(made, memory)
+        return made
+
     def _call_known(self, func: Any, role: str, args: tuple[Any, ...]) -> Any:
         """brinery's own handling of the globals it knows, from checked arguments."""
         if role in (ARRAY_CLASS, RECORD):
@@ -294,11 +342,11 @@ class SafeUnpickler(_PurePythonUnpickler):  # type: ignore[misc]
         if role == RECONSTRUCT:
             return safe_numpy.array_token(args, self._types)
         if role == FROMBUFFER:
-            return safe_numpy.frombuffer(args, self._dtypes)
+            return self._made(safe_numpy.frombuffer(args, self._dtypes))
         if role == REBUILD_ARRAY:
-            return safe_numpy.rebuild_array(args, self._dtypes)
+            return self._made(safe_numpy.rebuild_array(args, self._dtypes))
         if role == REBUILD_IN_BAND:
-            return safe_numpy.rebuild_in_band(args, self._dtypes)
+            return self._made(safe_numpy.rebuild_in_band(args, self._dtypes))
         if role == SUBCLASS_VIEW:
             return safe_numpy.subclass_view(args, self._types)
         if role == MASKED_ARRAY:
@@ -380,7 +428,11 @@ class SafeUnpickler(_PurePythonUnpickler):  # type: ignore[misc]
         if isinstance(pending, DtypeToken):
             return safe_numpy.build_dtype(pending, state, self._dtypes)
         assert isinstance(pending, ArrayToken)
-        return safe_numpy.build_array(pending, state, self._dtypes)
+        return self._made(safe_numpy.build_array(pending, state, self._dtypes))
+
+    def _made(self, array: np.ndarray) -> np.ndarray:
+        """An array built here, before anything holds it: native if the caller asked."""
+        return to_native(array) if self._native else array
 
     def _finish(self, pending: Pending, value: Any) -> None:
         """The object a pending one became replaces it on the stack and in the memo."""
@@ -582,13 +634,48 @@ class SafeUnpickler(_PurePythonUnpickler):  # type: ignore[misc]
 
     def load_bytearray8(self) -> None:
         (size,) = struct.unpack("<Q", self.read(8))
-        self.append(bytearray(self.read(size)))
+        position = 0 if self._payloads is None else self._payload_position()
+        data = bytearray(self.read(size))
+        self.append(data)
+        if self._payloads is not None:
+            self._payloads.note(data, position)
+
+    def load_binbytes(self) -> None:
+        self._load_bytes(struct.unpack("<I", self.read(4))[0])
+
+    def load_short_binbytes(self) -> None:
+        self._load_bytes(self.read(1)[0])
+
+    def load_binbytes8(self) -> None:
+        self._load_bytes(struct.unpack("<Q", self.read(8))[0])
+
+    def _load_bytes(self, size: int) -> None:
+        position = 0 if self._payloads is None else self._payload_position()
+        data = self.read(size)
+        self.append(data)
+        if self._payloads is not None:
+            # (CPython shares its empty and 1-byte bytes: such a payload may be taken for
+            # another one with the same content, which only ever loads read-only)
+            self._payloads.note(data, position)
+
+    def _payload_position(self) -> int:
+        """Where in the pickle the bytes read next lie: a frame was read whole, ahead."""
+        assert self._payloads is not None
+        position = self._payloads.pickle_position
+        frame = self._unframer.current_frame
+        if frame is not None:
+            with frame.getbuffer() as whole:
+                position -= whole.nbytes - frame.tell()
+        return position
 
     dispatch[pickle.REDUCE[0]] = load_reduce
     dispatch[pickle.NEWOBJ[0]] = load_newobj
     dispatch[pickle.NEWOBJ_EX[0]] = load_newobj_ex
     dispatch[pickle.BUILD[0]] = load_build
     dispatch[pickle.BYTEARRAY8[0]] = load_bytearray8
+    dispatch[pickle.BINBYTES[0]] = load_binbytes
+    dispatch[pickle.SHORT_BINBYTES[0]] = load_short_binbytes
+    dispatch[pickle.BINBYTES8[0]] = load_binbytes8
     dispatch[pickle.PUT[0]] = load_put
     dispatch[pickle.BINPUT[0]] = load_binput
     dispatch[pickle.LONG_BINPUT[0]] = load_long_binput

@@ -14,15 +14,19 @@ result, so a second ``BUILD`` through the memo meets a finished object and is re
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any, Literal
 
 import numpy as np
 
 from . import rebuild
+from .byte_order import to_native
 from .dtype_description import DtypeDescription, build, describe_pickled, element_count
 from .errors import CorruptFileError
 from .safe_globals import describe
 
+#: The byte order numpy swaps when it unpickles its own arrays.
+_FOREIGN = ">" if sys.byteorder == "little" else "<"
 #: A dtype state numpy writes for ``dtype('O')``: allowed only for numpy's own array pickles,
 #: whose elements are pickled objects (never pointers read from bytes).
 _OBJECT_STATE = (3, "|", None, None, None, -1, -1, 63)
@@ -104,11 +108,14 @@ class Dtypes:
 
 def dtype_token(args: tuple[Any, ...]) -> DtypeToken:
     """``numpy.dtype(code, align, copy)`` as numpy pickles it."""
-    if not 1 <= len(args) <= 3 or not all(type(flag) is bool for flag in args[1:]):
+    # (numpy pickled the flags as the ints 0 and 1 under Python 2)
+    if not 1 <= len(args) <= 3 or not all(type(flag) in (bool, int) for flag in args[1:]):
         raise CorruptFileError("the file calls numpy.dtype with arguments numpy never writes")
     code = args[0]
     if code is np.record:
         return DtypeToken("record")
+    if type(code) is bytes:  # a Python 2 str, kept as bytes by load(encoding="bytes")
+        code = code.decode("latin-1")
     if type(code) is not str or len(code) > 16:
         raise CorruptFileError(f"the file calls numpy.dtype with {describe(code)}")
     return DtypeToken(code)
@@ -120,6 +127,8 @@ def build_dtype(token: DtypeToken, state: Any, dtypes: Dtypes) -> np.dtype | Obj
         if state != _OBJECT_STATE or type(state) is not tuple:
             raise CorruptFileError("the file gives an object dtype a state numpy never writes")
         return OBJECT_DTYPE
+    if type(state) is tuple and len(state) > 1 and type(state[1]) is bytes:  # (Python 2's)
+        state = (state[0], state[1].decode("latin-1"), *state[2:])
     description = describe_pickled(token.code, _described_state(state, dtypes))
     dtype = build(description)
     dtypes.add(dtype, description)
@@ -146,6 +155,10 @@ def _described_state(state: Any, dtypes: Dtypes) -> Any:
 
 # -- arrays ------------------------------------------------------------------------------------
 
+#: What brinery's rebuild functions make: a plain array, or under ``load(mmap_mode=)`` a view of
+#: the file brinery mapped itself (a file never calls ``numpy.memmap``).
+_PLAIN_ARRAYS = (np.ndarray, np.memmap)
+
 
 def array_class_ok(cls: Any, trusted_types: tuple[type, ...]) -> bool:
     """An array class a file may name: numpy's own, or an ndarray subclass the caller
@@ -162,7 +175,7 @@ def array_class_ok(cls: Any, trusted_types: tuple[type, ...]) -> bool:
 
 def array_token(args: tuple[Any, ...], trusted_types: tuple[type, ...]) -> ArrayToken:
     """numpy's ``_reconstruct(cls, (0,), b'b')``: nothing is made until the state comes."""
-    if len(args) != 3 or args[1] != (0,) or args[2] != b"b":
+    if len(args) != 3 or args[1] != (0,) or args[2] not in (b"b", "b"):  # ('b': Python 2)
         raise CorruptFileError("the file calls numpy's _reconstruct with arguments it never writes")
     cls = args[0]
     if cls is np.memmap:
@@ -193,9 +206,13 @@ def build_array(token: ArrayToken, state: Any, dtypes: Dtypes) -> np.ndarray:
         checked = rebuild.checked_dtype(dtypes.resolve(dtype))
         element_count(shape, checked.itemsize)
         memory = _byte_memory(data)
-        if type(data) is bytes:
+        if type(data) in (bytes, str):
             memory = memory.copy()  # numpy's own arrays load writable
         result = rebuild.view_of(memory, checked, shape, order)  # (sizes checked there)
+        if checked.byteorder == _FOREIGN:
+            # numpy's own __setstate__ swaps such data into the native order (its pickles
+            # before protocol 5): a safe load returns what pickle returns
+            result = to_native(result if result.flags.writeable else result.copy())
     return result if token.cls is np.ndarray else result.view(token.cls)
 
 
@@ -206,9 +223,22 @@ def _byte_memory(data: Any) -> np.ndarray:
         if data.dtype != np.uint8 or data.ndim != 1:
             raise CorruptFileError("an array whose data is not a byte buffer")
         return data
+    if type(data) is str:
+        data = python2_bytes(data)
     if type(data) not in (bytes, bytearray):
         raise CorruptFileError(f"an array whose data is {describe(data)}")
     return np.frombuffer(data, dtype=np.uint8)
+
+
+def python2_bytes(data: bytes | str) -> bytes:
+    """Bytes that Python 2 pickled as a ``str`` and ``load(encoding='latin1')`` decoded: numpy
+    encodes them back the same way."""
+    if isinstance(data, bytes):
+        return data
+    try:
+        return data.encode("latin1")
+    except UnicodeEncodeError:
+        raise CorruptFileError("numpy data given as text that is not latin-1 bytes") from None
 
 
 def frombuffer(args: tuple[Any, ...], dtypes: Dtypes) -> np.ndarray:
@@ -251,7 +281,7 @@ def rebuild_in_band(args: tuple[Any, ...], dtypes: Dtypes) -> np.ndarray:
 
 
 def subclass_view(args: tuple[Any, ...], trusted_types: tuple[type, ...]) -> np.ndarray:
-    if len(args) != 3 or type(args[1]) is not np.ndarray:
+    if len(args) != 3 or type(args[1]) not in _PLAIN_ARRAYS:
         raise CorruptFileError(
             "the file calls brinery.rebuild.subclass_view with invalid arguments"
         )
@@ -262,7 +292,7 @@ def subclass_view(args: tuple[Any, ...], trusted_types: tuple[type, ...]) -> np.
 
 
 def masked_array(args: tuple[Any, ...], trusted_types: tuple[type, ...]) -> np.ma.MaskedArray:
-    if len(args) != 5 or type(args[1]) is not np.ndarray or type(args[4]) is not bool:
+    if len(args) != 5 or type(args[1]) not in _PLAIN_ARRAYS or type(args[4]) is not bool:
         raise CorruptFileError(
             "the file calls brinery.rebuild.masked_array with invalid arguments"
         )
@@ -276,7 +306,7 @@ def masked_array(args: tuple[Any, ...], trusted_types: tuple[type, ...]) -> np.m
         raise CorruptFileError(f"the file makes a masked array of class {describe(cls)}")
     if mask is not np.ma.nomask:
         expected = np.ma.make_mask_descr(data.dtype)
-        if type(mask) is not np.ndarray or mask.shape != data.shape or mask.dtype != expected:
+        if type(mask) not in _PLAIN_ARRAYS or mask.shape != data.shape or mask.dtype != expected:
             raise CorruptFileError("a masked array whose mask does not match its data")
     if fill_value is not None and not _plain_scalar(fill_value):
         raise CorruptFileError(f"a masked array whose fill value is {describe(fill_value)}")
@@ -318,9 +348,9 @@ _SCALAR = _numpy_scalar_function()
 
 def scalar(args: tuple[Any, ...], dtypes: Dtypes) -> Any:
     """numpy's ``scalar(dtype, bytes)``, for a dtype this load built."""
-    if len(args) != 2 or type(args[1]) is not bytes:
+    if len(args) != 2 or type(args[1]) not in (bytes, str):
         raise CorruptFileError("the file makes a numpy scalar from something else than bytes")
-    dtype, data = args
+    dtype, data = args[0], python2_bytes(args[1])
     checked = rebuild.checked_dtype(dtypes.resolve(dtype))
     if len(data) != checked.itemsize:
         raise CorruptFileError(
