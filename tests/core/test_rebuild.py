@@ -146,5 +146,5 @@ class _OneRecord:
     def __init__(self, memory: np.ndarray) -> None:
         self._memory = memory
 
-    def take_memory(self, kind: int) -> np.ndarray:
+    def take_memory(self, kind: int, writeable: bool = True) -> np.ndarray:
         return self._memory

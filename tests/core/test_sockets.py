@@ -45,7 +45,7 @@ def _send(objects: list[tuple[dict[str, Any], Any]]) -> list[str]:
         connection = socket.create_connection(("127.0.0.1", port))
         with connection, connection.makefile("wb") as stream:
             for value, compress in objects:
-                assert brinery.dump(value, stream, compress=compress) == []
+                assert brinery.dump(value, stream, compress=compress) is None
         output, errors = receiver.communicate(timeout=300)
     finally:
         receiver.kill()

@@ -16,7 +16,7 @@ import numpy as np
 from .dtype_description import build, describe_string, element_count
 from .errors import BrineryError, CorruptFileError
 from .format.layout import ARRAY_RECORD
-from .format.reader import MappedRecord
+from .mapping import FileMapping, as_memmap
 from .safe_globals import describe
 
 #: The stream being loaded, for the rebuild functions that take an array record from it.
@@ -33,9 +33,9 @@ def array(dtype: np.dtype | str, shape: tuple[int, ...], order: str, writeable: 
             "loaded with brinery.load"
         ) from None
     dtype, shape, order = checked_description(dtype, shape, order)
-    memory = stream.take_memory(ARRAY_RECORD)
-    if isinstance(memory, MappedRecord):
-        return _mapped(memory, dtype, shape, order, writeable)
+    memory = stream.take_memory(ARRAY_RECORD, bool(writeable))
+    if isinstance(memory, np.memmap):
+        return _mapped(memory, dtype, shape, order)
     result = view_of(memory, dtype, shape, order)
     if not writeable:
         result.flags.writeable = False
@@ -73,6 +73,27 @@ def array_in_band(
                     return result
     dtype, shape, order = checked_description(dtype, shape, order)
     return view_of(np.frombuffer(data, dtype=np.uint8), dtype, shape, order)
+
+
+def mapped_in_band(
+    dtype: np.dtype | str,
+    shape: tuple[int, ...],
+    order: str,
+    data: bytes | bytearray,
+    mapping: FileMapping,
+    offset: int,
+) -> np.memmap:
+    """What :func:`array_in_band` rebuilds from ``data``, mapped where ``data`` lies in the
+    file, at ``offset`` (``load(mmap_mode=)``; writable if ``data`` is a ``bytearray``).
+
+    Not a global files name: :mod:`brinery.safe` calls it instead of :func:`array_in_band`.
+    The bytes lie anywhere in the pickle, so items of more than one byte are usually not
+    aligned in memory (numpy handles that; ``flags.aligned`` says it).
+    """
+    dtype, shape, order = checked_description(dtype, shape, order)
+    view_of(np.frombuffer(data, dtype=np.uint8), dtype, shape, order)  # (checks sizes and text)
+    layout: Literal["C", "F"] = "F" if order == "F" else "C"
+    return mapping.array(offset, dtype, shape, layout, type(data) is bytearray)
 
 
 def subclass_view(cls: type, base: np.ndarray, state: dict[str, Any] | None) -> np.ndarray:
@@ -137,26 +158,17 @@ _DTYPES_BY_STRING: dict[str, np.dtype] = {}
 _DTYPE_CACHE_SIZE = 512
 
 
-def _mapped(
-    record: MappedRecord, dtype: np.dtype, shape: tuple[int, ...], order: str, writeable: bool
-) -> np.ndarray:
-    """An ``np.memmap`` of the record's payload in the file (``load(mmap_mode=)``)."""
+def _mapped(memory: np.memmap, dtype: np.dtype, shape: tuple[int, ...], order: str) -> np.memmap:
+    """The array over its record's payload mapped in the file (``load(mmap_mode=)``; text is
+    not checked: that would read it)."""
     expected = math.prod(shape) * dtype.itemsize
-    if record.size != expected:
+    if memory.nbytes != expected:
         raise CorruptFileError(
             f"an array of {len(shape)} dimensions and {dtype.itemsize}-byte items needs "
-            f"{expected} bytes, but its record has {record.size}"
+            f"{expected} bytes, but its record has {memory.nbytes}"
         )
-    if not expected:  # nothing to map (mmap refuses empty mappings)
-        return np.empty(shape, dtype=dtype, order="F" if order == "F" else "C")
     layout: Literal["C", "F"] = "F" if order == "F" else "C"
-    mode: Literal["r", "r+", "c"] = record.mode  # type: ignore[assignment]  # checked by load
-    result: np.ndarray = np.memmap(
-        record.path, dtype=dtype, mode=mode, offset=record.offset, shape=shape, order=layout
-    )
-    if not writeable:
-        result.flags.writeable = False
-    return result
+    return as_memmap(np.ndarray(shape, dtype=dtype, buffer=memory, order=layout), memory)
 
 
 def view_of(memory: np.ndarray, dtype: np.dtype, shape: tuple[int, ...], order: str) -> np.ndarray:

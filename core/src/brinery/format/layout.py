@@ -15,15 +15,28 @@ import struct
 #: a name, CR LF (catches newline translation), Ctrl-Z and LF, as PNG does.
 STREAM_MAGIC = b"\x89BRN\r\n\x1a\n"
 FORMAT_MAJOR = 1
-FORMAT_MINOR = 1
+FORMAT_MINOR = 2
 
 #: Stream header flag: every record is followed by :data:`RECORD_DIGEST`, the XXH3-64 of the
 #: record (header, padding, payload); the end record's also covers the stream header.  Written
 #: when the compressor has no strong check of its own (none, zlib, lzma-alone, third parties').
 CHECKSUMS_FLAG = 0x0001
+#: Stream header flag (format 1.2): a load with ``mmap_mode="r+"`` mapped records of this stream
+#: writable, and set :data:`CHANGED_RECORD_FLAG` on each of them.  Not covered by the end
+#: record's checksum (it is set after the stream was written); a 1.1 reader refuses the stream
+#: ("upgrade brinery") instead of reporting the changed records as damage.
+MAPPED_WRITABLE_FLAG = 0x0002
 #: Stream header flags this version understands; a reader refuses a stream with any other flag
 #: (a feature that changes the layout announces itself here, so old readers fail clearly).
-KNOWN_STREAM_FLAGS = CHECKSUMS_FLAG
+KNOWN_STREAM_FLAGS = CHECKSUMS_FLAG | MAPPED_WRITABLE_FLAG
+#: Where the stream header's flags lie (u16), from the start of the stream.
+STREAM_FLAGS_OFFSET = 10
+
+#: Record header flag (format 1.2, only with :data:`MAPPED_WRITABLE_FLAG`): the payload may have
+#: been written through a writable memory map, so the record's checksum no longer applies.
+CHANGED_RECORD_FLAG = 0x0001
+#: Where a record header's flags lie (u16), from the start of the record.
+RECORD_FLAGS_OFFSET = 2
 
 #: magic (8s), major (B), minor (B), flags (H), reserved (I, zero).
 STREAM_HEADER = struct.Struct("<8sBBHI")

@@ -9,6 +9,8 @@ asks for it.  Array records are claimed by :mod:`brinery.rebuild`, buffer record
 
 from __future__ import annotations
 
+import bisect
+import struct
 import traceback
 from collections import deque
 from collections.abc import Iterator
@@ -25,17 +27,22 @@ from ..errors import (
     UnknownFormatError,
     UnsupportedVersionError,
 )
+from ..mapping import FileMapping
 from .layout import (
     ARRAY_RECORD,
     BUFFER_RECORD,
+    CHANGED_RECORD_FLAG,
     CHECKSUMS_FLAG,
     END_RECORD,
     FORMAT_MAJOR,
     KNOWN_STREAM_FLAGS,
+    MAPPED_WRITABLE_FLAG,
     PICKLE_RECORD,
     RECORD_DIGEST,
+    RECORD_FLAGS_OFFSET,
     RECORD_HEADER,
     RECORD_NAMES,
+    STREAM_FLAGS_OFFSET,
     STREAM_HEADER,
     STREAM_MAGIC,
     padding_before_payload,
@@ -57,17 +64,36 @@ class SkippedRecord(NamedTuple):
 
 
 class MappedRecord(NamedTuple):
-    """An array record left in the file, to be memory-mapped (``load(mmap_mode=)``)."""
+    """An array or buffer record left in the file, mapped when it is claimed
+    (``load(mmap_mode=)``)."""
 
-    path: str
-    mode: str
+    start: int  # of the record (its header), in the file
     offset: int  # of the payload, in the file
     size: int
 
 
+class _Unchecked:
+    """The running checksum of a record whose checksum no longer applies (written through a
+    writable map): its stored checksum is read and passed over."""
+
+    def update(self, data: Any) -> None:
+        pass
+
+
+_UNCHECKED = _Unchecked()
+
+
 class StreamReader:
     """The unpickler's file object (``read``, ``readinto``, ``readline``; no ``peek``, so the
-    unpickler never reads ahead of what it consumes) and the source of raw memory records."""
+    unpickler never reads ahead of what it consumes) and the source of raw memory records.
+
+    With a ``mapping`` (``load(path, mmap_mode=)``, an uncompressed file, whose stream starts at
+    its first byte), array and buffer records stay in the file and are mapped when claimed, and
+    the pickle's own bytes can be mapped where they lie (:meth:`map_pickle_bytes`: the small
+    arrays inside the pickle).  With ``mmap_mode="r+"``, every record mapped writable is first
+    flagged in the file (:data:`~brinery.format.layout.CHANGED_RECORD_FLAG`): its checksum no
+    longer applies, and readers pass over it.
+    """
 
     def __init__(
         self,
@@ -76,11 +102,11 @@ class StreamReader:
         what: str = "the data",
         room: int | None = None,
         max_bytes: int | None = None,
-        mapped: tuple[str, str] | None = None,
+        mapping: FileMapping | None = None,
         skip_payloads: bool = False,
     ) -> None:
         self._stream = stream
-        self._mapped = mapped  # (path, mode): array records stay in the file, mapped
+        self._mapping = mapping  # array and buffer records stay in the file, mapped
         self._skip_payloads = skip_payloads  # raw memory is read and checked, not kept
         self._what = what
         self._room = room  # bytes the stream can hold at most (what is left of the file)
@@ -88,10 +114,18 @@ class StreamReader:
         self._offset = 0
         self._pickle_left = 0  # bytes of the current pickle record not yet read
         self._held = b""  # pickle bytes read ahead by readline
+        self._pickle_taken = 0  # pickle bytes read from records (held ones included)
+        # Mapped loads: the pickle records, as (pickle position, payload offset, size, start),
+        # their pickle positions apart for bisect, and the records flagged as changed.
+        self._pickle_records: list[tuple[int, int, int, int]] = []
+        self._pickle_starts: list[int] = []
+        self._changed: set[int] = set()
         self._memory: deque[tuple[int, np.ndarray | MappedRecord | SkippedRecord]] = deque()
         self._ended = False
         self._header = b""
+        self._digested_header = b""  # what the end record's checksum covers
         self._checksums = False  # set by the stream header's flag
+        self._mapped_writable = False  # set by the stream header's flag
         self._digest: Any = None  # the current pickle record's running checksum
         self._record_start = 0
         self._read_stream_header()
@@ -155,9 +189,10 @@ class StreamReader:
 
     # -- raw memory ------------------------------------------------------------------------
 
-    def take_memory(self, kind: int) -> Any:
-        """The next raw memory record, which must be of ``kind``, as a uint8 array (or, for an
-        array record of a memory-mapped load, a :class:`MappedRecord`)."""
+    def take_memory(self, kind: int, writeable: bool = True) -> Any:
+        """The next raw memory record, which must be of ``kind``, as a uint8 array (an
+        ``np.memmap`` of the file in a mapped load, writable if ``writeable`` and the mode
+        allows it)."""
         while not self._memory:
             if self._ended:
                 raise CorruptFileError(
@@ -175,7 +210,56 @@ class StreamReader:
                 f"the pickle data asks for {RECORD_NAMES[kind]} data but the next record in "
                 f"{self._what} holds {RECORD_NAMES[found_kind]} data"
             )
+        if isinstance(memory, MappedRecord):
+            return self._mapped_memory(memory, writeable)
         return memory
+
+    # -- mapped loads ----------------------------------------------------------------------
+
+    @property
+    def mapping(self) -> FileMapping:
+        """The maps of the file (mapped loads only)."""
+        assert self._mapping is not None
+        return self._mapping
+
+    @property
+    def pickle_position(self) -> int:
+        """How many bytes of the pickle were handed to the unpickler."""
+        return self._pickle_taken - len(self._held)
+
+    def locate_pickle_bytes(self, position: int, size: int, writeable: bool) -> int | None:
+        """Where in the file the pickle's ``size`` bytes at ``position`` (already read) lie, or
+        ``None`` if they are not all in one pickle record (brinery never writes a payload
+        across records).  Their record is flagged first if they will be mapped writable."""
+        assert self._mapping is not None
+        index = bisect.bisect_right(self._pickle_starts, position) - 1
+        if index < 0:
+            return None
+        first, offset, length, start = self._pickle_records[index]
+        if position + size > first + length:
+            return None
+        if writeable and self._mapping.writes_through:
+            self._mark_changed(start)
+        return offset + position - first
+
+    def _mapped_memory(self, record: MappedRecord, writeable: bool) -> np.memmap:
+        assert self._mapping is not None
+        if writeable and self._mapping.writes_through:
+            self._mark_changed(record.start)
+        return self._mapping.memory(record.offset, record.size, writeable)
+
+    def _mark_changed(self, start: int) -> None:
+        """Flag the record at ``start`` in the file before it is mapped writable: its checksum
+        no longer applies (and the stream header says that records may be so flagged)."""
+        assert self._mapping is not None
+        if start in self._changed:
+            return
+        if not self._mapped_writable:
+            flags = STREAM_HEADER.unpack(self._header)[3] | MAPPED_WRITABLE_FLAG
+            self._mapping.write(STREAM_FLAGS_OFFSET, struct.pack("<H", flags))
+            self._mapped_writable = True
+        self._mapping.write(start + RECORD_FLAGS_OFFSET, struct.pack("<H", CHANGED_RECORD_FLAG))
+        self._changed.add(start)
 
     # -- the end ---------------------------------------------------------------------------
 
@@ -195,6 +279,9 @@ class StreamReader:
                 f"{self._what} holds {len(self._memory)} raw memory record(s) that the pickle "
                 "never used"
             )
+        if self._changed:
+            assert self._mapping is not None
+            self._mapping.flush()  # the flags on the disk before any array is written
 
     # -- records ---------------------------------------------------------------------------
 
@@ -212,6 +299,11 @@ class StreamReader:
         magic, major, minor, flags, reserved = STREAM_HEADER.unpack(head)
         self._header = bytes(head)
         self._checksums = bool(flags & CHECKSUMS_FLAG)
+        self._mapped_writable = bool(flags & MAPPED_WRITABLE_FLAG)
+        # (the flag is set after the stream was written: the end record's checksum omits it)
+        self._digested_header = STREAM_HEADER.pack(
+            magic, major, minor, flags & ~MAPPED_WRITABLE_FLAG, reserved
+        )
         if magic != STREAM_MAGIC:
             raise UnknownFormatError(f"{self._what} is not a brinery stream")
         if major > FORMAT_MAJOR:
@@ -240,15 +332,15 @@ class StreamReader:
         piece is taken, so take them all before the next record."""
         while True:
             start = self._offset
-            kind, head, padding, size = self._record_header(start)
+            kind, head, padding, size, changed = self._record_header(start)
             if kind == END_RECORD:
                 self._end_record(head, size, start)
                 return
             zeros = self._padding(padding, start) if kind != PICKLE_RECORD else b""
-            yield kind, size, self._pieces(head + zeros, size, start)
+            yield kind, size, self._pieces(head + zeros, size, start, changed)
 
-    def _pieces(self, covered: bytes, size: int, start: int) -> Iterator[bytes]:
-        digest = xxhash.xxh3_64(covered)
+    def _pieces(self, covered: bytes, size: int, start: int, changed: bool) -> Iterator[bytes]:
+        digest = _UNCHECKED if changed else xxhash.xxh3_64(covered)
         what = f"the {size}-byte record at byte {start}"
         left = size
         while left:
@@ -259,11 +351,18 @@ class StreamReader:
         if self._checksums:
             self._check_digest(digest, start)
 
-    def _record_header(self, start: int) -> tuple[int, bytes, int, int]:
+    def _record_header(self, start: int) -> tuple[int, bytes, int, int, bool]:
+        """A record's kind, header, padding, size and whether it was written through a writable
+        map (its checksum no longer applies)."""
         head = self._read_exactly(RECORD_HEADER.size, "a record header")
         kind, padding, flags, reserved, size = RECORD_HEADER.unpack(head)
         aligned = kind in (ARRAY_RECORD, BUFFER_RECORD)
-        if flags or reserved or padding != (padding_before_payload(start) if aligned else 0):
+        changed = flags == CHANGED_RECORD_FLAG and self._mapped_writable and kind != END_RECORD
+        if (
+            (flags and not changed)
+            or reserved
+            or padding != (padding_before_payload(start) if aligned else 0)
+        ):
             raise CorruptFileError(
                 f"the record header at byte {start} of {self._what} is damaged (kind "
                 f"{kind:#04x}, padding {padding}, flags {flags:#x}, reserved {reserved:#x})"
@@ -274,7 +373,7 @@ class StreamReader:
                 "stream"
             )
         self._check_size(start, padding, size)
-        return kind, head, padding, size
+        return kind, head, padding, size, changed
 
     def _padding(self, padding: int, start: int) -> bytes:
         zeros = self._read_exactly(padding, "record padding") if padding else b""
@@ -291,30 +390,33 @@ class StreamReader:
                 f"{size} bytes)"
             )
         if self._checksums:
-            self._check_digest(xxhash.xxh3_64(self._header + head), start)
+            self._check_digest(xxhash.xxh3_64(self._digested_header + head), start)
         self._ended = True
 
     def _next_record(self) -> None:
         start = self._offset
-        kind, head, padding, size = self._record_header(start)
+        kind, head, padding, size, changed = self._record_header(start)
         if kind == PICKLE_RECORD:
             self._pickle_left = size
             self._record_start = start
+            if self._mapping is not None and size:
+                self._pickle_records.append((self._pickle_taken, self._offset, size, start))
+                self._pickle_starts.append(self._pickle_taken)
             if self._checksums:
-                self._digest = xxhash.xxh3_64(head)
+                self._digest = _UNCHECKED if changed else xxhash.xxh3_64(head)
                 if not size:
                     self._check_digest(self._digest, start)
         elif kind in (ARRAY_RECORD, BUFFER_RECORD):
             zeros = self._padding(padding, start)
-            if self._mapped is not None and kind == ARRAY_RECORD:
-                self._memory.append((kind, self._map(size)))
+            if self._mapping is not None:
+                self._memory.append((kind, self._map(start, size)))
                 return
             if self._skip_payloads:
-                self._memory.append((kind, self._skip(head + zeros, size, start)))
+                self._memory.append((kind, self._skip(head + zeros, size, start, changed)))
                 return
             memory = self._read_memory(size, start)
             if self._checksums:
-                digest = xxhash.xxh3_64(head)
+                digest: Any = _UNCHECKED if changed else xxhash.xxh3_64(head)
                 digest.update(zeros)
                 digest.update(memory.data)
                 self._check_digest(digest, start)
@@ -337,8 +439,8 @@ class StreamReader:
                 f"byte {start} of its stream declares {size} bytes"
             )
 
-    def _skip(self, covered: bytes, size: int, start: int) -> SkippedRecord:
-        for _ in self._pieces(covered, size, start):
+    def _skip(self, covered: bytes, size: int, start: int, changed: bool) -> SkippedRecord:
+        for _ in self._pieces(covered, size, start, changed):
             pass
         return SkippedRecord(size)
 
@@ -352,11 +454,9 @@ class StreamReader:
         """Bytes of the stream read so far."""
         return self._offset
 
-    def _map(self, size: int) -> MappedRecord:
+    def _map(self, start: int, size: int) -> MappedRecord:
         """Leave the payload in the file (its checksum is skipped: checking it would read it)."""
-        assert self._mapped is not None
-        path, mode = self._mapped
-        record = MappedRecord(path, mode, self._offset, size)
+        record = MappedRecord(start, self._offset, size)
         self._stream.skip(size)  # type: ignore[attr-defined]  # a Source, for mapped loads
         self._offset += size
         if self._checksums:
@@ -397,6 +497,7 @@ class StreamReader:
         before the unpickler acts on its last bytes (it reads a whole pickle frame, which is a
         whole record, at once)."""
         self._pickle_left -= len(data)
+        self._pickle_taken += len(data)
         if self._digest is not None:
             self._digest.update(data)
             if not self._pickle_left:
@@ -411,7 +512,7 @@ class StreamReader:
 
     def _check_digest(self, digest: Any, start: int) -> None:
         stored = RECORD_DIGEST.unpack(self._read_exactly(RECORD_DIGEST.size, "a checksum"))[0]
-        if stored != digest.intdigest():
+        if digest is not _UNCHECKED and stored != digest.intdigest():
             raise CorruptFileError(
                 f"the record at byte {start} of {self._what} is damaged: its checksum does not "
                 f"match (stored {stored:#018x}, computed {digest.intdigest():#018x})"
