@@ -94,7 +94,8 @@ def test_the_interface_modules_only_declare():
     assert "brinery.plugins" not in graph["brinery.codecs.stdlib"]
 
 
-def test_importing_brinery_imports_neither_pytest_nor_the_test_kit():
-    code = "import sys, brinery; print(sorted({'pytest', 'brinery.testing'} & set(sys.modules)))"
+def test_importing_brinery_imports_neither_pytest_nor_the_test_kit_nor_joblib():
+    optional = "{'pytest', 'brinery.testing', 'joblib', 'brinery.joblib_store'}"
+    code = f"import sys, brinery; print(sorted({optional} & set(sys.modules)))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"

@@ -920,6 +920,34 @@ case(
     cpu_budget=DEEP_CPU_BUDGET,
 )
 
+PATH_ARRAYS = 5_000
+PATH_LEVELS = 50_000
+
+
+def _arrays_deep_in_lists() -> bytes:
+    """5,000 small arrays (one ``array_in_band`` call each, its function and arguments
+    memoized) in one list, nested in 50,000 lists: without bounds, ``brinery info`` would
+    keep a link per level and walk 50,000 of them for every array (minutes)."""
+    array = glob("brinery.rebuild", "array_in_band") + pickle.BINPUT + b"\x01"
+    array += tup(text("<i8"), tup(integer(1)), text("C"), raw_bytes(bytes(8)))
+    array += pickle.BINPUT + b"\x02" + pickle.REDUCE
+    again = pickle.BINGET + b"\x01" + pickle.BINGET + b"\x02" + pickle.REDUCE
+    body = pickle.EMPTY_LIST + array + pickle.APPEND + (again + pickle.APPEND) * (PATH_ARRAYS - 1)
+    wrap = pickle.BINPUT + b"\x03" + pickle.POP + pickle.EMPTY_LIST + pickle.BINGET + b"\x03"
+    return proto(body + (wrap + pickle.APPEND) * PATH_LEVELS)
+
+
+case(
+    "arrays-deep-in-lists",
+    ATTACK_5,
+    f"{PATH_ARRAYS:,} arrays in a list nested {PATH_LEVELS:,} lists deep (each array's path in "
+    "brinery info: bounded in steps, links and time)",
+    standard_variants(_arrays_deep_in_lists, stream=("stream",), plain=("plain-pickle",)),
+    skip={"load": "plain lists and arrays: what brinery info and untrusted_types keep is tested"},
+    bounded=True,
+    cpu_budget=CPU_BUDGET,
+)
+
 SHARED_LEVELS = 64
 
 

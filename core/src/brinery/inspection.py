@@ -3,8 +3,8 @@
 The stream is read to its end (so every checksum is checked) but nothing is built: the pickle
 is read as data by :class:`~brinery.scan.Scanner`, which notes each array's dtype, shape and
 size where the pickle would rebuild it (an array record's memory is read, checked and
-dropped), and lists the globals the file would import as :func:`brinery.untrusted_types`
-does.
+dropped) and its path in the object (:mod:`brinery.array_paths`), and lists the globals the
+file would import as :func:`brinery.untrusted_types` does.
 """
 
 from __future__ import annotations

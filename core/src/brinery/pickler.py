@@ -193,12 +193,19 @@ def _uses_ndarray_reduction(cls: type) -> bool:
 
 
 def memory_order(array: np.ndarray) -> str:
-    """'C' or 'F': the order the loaded array will have, the array's own where it has one."""
+    """'C' or 'F': the order the loaded array will have, the array's own where it has one.
+
+    A broadcast array (a stride of 0 along an axis longer than 1) has no order of its own: its
+    increasing strides (``(0, 8)``) would read as Fortran order, but it loads in C order, as
+    pickle loads it.
+    """
     if array.flags.c_contiguous:
         return "C"
     if array.flags.f_contiguous:
         return "F"
     strides = [abs(stride) for stride, n in zip(array.strides, array.shape, strict=True) if n > 1]
+    if 0 in strides:
+        return "C"
     return "F" if strides and strides == sorted(strides) and strides[0] < strides[-1] else "C"
 
 

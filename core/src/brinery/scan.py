@@ -11,7 +11,10 @@ skipped, their length kept).  It keeps a symbolic stack and memo, just detailed 
   array classes (``numpy.memmap(...)``), as a safe load would refuse them;
 * describe the arrays: brinery's rebuild calls (taking array records from the stream in order),
   numpy's own array pickles, and joblib's wrappers (whose raw bytes follow them in the file and
-  are read and dropped), with dtypes read as data (:mod:`brinery.dtype_description`).
+  are read and dropped; joblib < 0.10's name side files, whose headers are read:
+  :mod:`brinery.joblib_legacy`), with dtypes read as data (:mod:`brinery.dtype_description`);
+* say where each array is in the object (:mod:`brinery.array_paths`): lists, objects and the
+  results of calls are symbols of their own (:class:`_Object`) for that, opaque as data.
 """
 
 from __future__ import annotations
@@ -23,15 +26,17 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
+from .array_paths import UNKNOWN, ArrayPaths
 from .dtype_description import (
     DtypeDescription,
     describe_pickled,
     describe_string,
     element_count,
 )
-from .errors import CorruptFileError, TruncatedFileError, UnsupportedVersionError
+from .errors import CorruptFileError, TruncatedFileError
 from .format.layout import ARRAY_RECORD, BUFFER_RECORD
-from .joblib_files import PRE_0_10_MESSAGE
+from .joblib_legacy import check_npy_size, check_zfile, npy_wrapper, z_wrapper
+from .npy_header import read_header
 from .safe import MAX_NESTED_PICKLES, MAX_NESTING, ByteAccount
 from .safe_globals import (
     ARRAY_CLASS,
@@ -40,14 +45,17 @@ from .safe_globals import (
     JOBLIB_OLD_WRAPPERS,
     JOBLIB_WRAPPER,
     JOBLIB_WRAPPER_MODULES,
+    MASKED_ARRAY,
     REBUILD_ARRAY,
     REBUILD_IN_BAND,
     RECONSTRUCT,
     RECORD,
     ROLES,
+    SUBCLASS_VIEW,
     plain_name,
     python3_name,
 )
+from .side_files import SideFiles
 
 #: Strings and bytes up to this length are kept (names, dtype codes, small data); longer ones
 #: are read in pieces and dropped.
@@ -72,6 +80,7 @@ class ArrayInfo:
     order: str
     nbytes: int
     in_pickle: bool  # small arrays travel inside the pickle; large ones in records
+    path: str = UNKNOWN  # where it is in the object: '["model"].coef_' ("": the object itself)
 
 
 class _Opaque:
@@ -83,6 +92,16 @@ class _Opaque:
 OPAQUE = _Opaque()
 
 
+class _Object(_Opaque):
+    """A list, or an object a call or ``NEWOBJ`` would make: opaque as data, but one of its own,
+    so that what is put into it has a place (``length``: a list's items so far)."""
+
+    __slots__ = ("length",)
+
+    def __init__(self, length: int = 0) -> None:
+        self.length = length
+
+
 class _Mark:
     __slots__ = ()
 
@@ -91,6 +110,8 @@ class _Blob:
     """A string or bytes too long to keep: its length."""
 
     __slots__ = ("length",)
+
+    key_kind = "long str or bytes"
 
     def __init__(self, length: int) -> None:
         self.length = length
@@ -111,6 +132,8 @@ class _Dict:
     """A dict being built: its string-keyed items, in order (no hashing of file data)."""
 
     __slots__ = ("complete", "items")
+
+    key_kind = "dict"
 
     def __init__(self) -> None:
         self.items: list[tuple[str, Any]] = []
@@ -151,6 +174,9 @@ class _Pending:
 
 
 _OBJECT_DTYPE_STATE = (3, "|", None, None, None, -1, -1, 63)
+#: joblib's array wrappers: 0.10's and later, and the side-file ones of joblib < 0.10.
+_LEGACY_ROLES = {"NDArrayWrapper": "joblib_npy", "ZNDArrayWrapper": "joblib_z"}
+_WRAPPER_ROLES = frozenset({"joblib", *_LEGACY_ROLES.values()})
 
 
 class Scanner:
@@ -171,9 +197,11 @@ class Scanner:
         untrusted: dict[str, None] | None = None,
         arrays: list[ArrayInfo] | None = None,
         nesting: int = 0,
+        side_files: SideFiles | None = None,
     ) -> None:
         self._stream = stream
         self._nesting = nesting  # pickles inside pickles (joblib's object arrays)
+        self._side_files = side_files or SideFiles(None)  # where joblib < 0.10 kept arrays
         self._joblib = joblib
         self._account = account or ByteAccount()
         self.untrusted: dict[str, None] = {} if untrusted is None else untrusted
@@ -185,6 +213,8 @@ class Scanner:
         self._proto = 0
         self._depths: dict[int, tuple[tuple[Any, ...], int]] = {}  # tuples in tuples
         self._frame = io.BytesIO()  # the current protocol 4 frame
+        self._paths = ArrayPaths()
+        self._root: Any = None  # what the pickle returns
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -197,7 +227,12 @@ class Scanner:
             if handler is None:
                 raise CorruptFileError(f"the pickle data has an unknown opcode {code[0]:#04x}")
             if handler(self):
-                return
+                break
+        for index, path in self._paths.paths(self._root):
+            info = self.arrays[index]  # (a replace() of each, without dataclasses' generic one)
+            self.arrays[index] = ArrayInfo(
+                info.dtype, info.shape, info.order, info.nbytes, info.in_pickle, path
+            )
 
     def _read(self, size: int) -> bytes:
         """``size`` bytes: from the current frame (protocol 4's, read whole), then the stream."""
@@ -301,7 +336,7 @@ class Scanner:
             if name == JOBLIB_WRAPPER:
                 return _Global(module, name, "joblib")
             if name in JOBLIB_OLD_WRAPPERS:
-                raise UnsupportedVersionError(f"the file {PRE_0_10_MESSAGE}")
+                return _Global(module, name, _LEGACY_ROLES[name])
         role = ROLES.get((module, name))
         if role is None or not plain_name(name):
             self.untrusted[f"{module}.{name}"] = None
@@ -310,8 +345,8 @@ class Scanner:
 
     def _call(self, func: Any, args: Any) -> Any:
         if not isinstance(func, _Global):
-            return OPAQUE
-        if func.role == "joblib":
+            return self._made(args)
+        if func.role in _WRAPPER_ROLES:
             raise CorruptFileError("the file calls joblib's array wrapper")
         if func.role in (ARRAY_CLASS, RECORD):
             self.untrusted[func.label] = None  # numpy's classes are named, never called
@@ -323,6 +358,7 @@ class Scanner:
             if isinstance(code, _Global) and code.role == RECORD:
                 return _Dtype("record")
             return _Dtype(code) if type(code) is str else OPAQUE
+        listed = len(self.arrays)
         if func.role == REBUILD_ARRAY:
             take = getattr(self._stream, "take_memory", None)
             if take is None:
@@ -347,7 +383,40 @@ class Scanner:
                     self.arrays.append(dataclasses.replace(info, shape=final, order="K"))
         elif func.label == "_codecs.encode" and len(args) == 2 and type(args[0]) is str:
             return args[0].encode("latin1", "replace")  # bytes at protocols 0-2 (short: kept)
-        return OPAQUE
+        if len(self.arrays) > listed:
+            return self._listed_array(_Object(), listed)
+        made = self._made(args)
+        if func.role in _STANDS_FOR:  # brinery's subclass views, masked arrays: their array
+            for position, step in enumerate(_STANDS_FOR[func.role]):
+                if step is not None and position < len(args):
+                    self._paths.move(args[position], args, made, step)
+        return made
+
+    # -- where arrays are ------------------------------------------------------------------
+
+    def _listed_array(self, symbol: Any, index: int) -> Any:
+        """``symbol`` stands for the array listed at ``index``."""
+        self._paths.array(symbol, index)
+        return symbol
+
+    def _made(self, args: Any) -> _Object:
+        """What a call of something else than numpy's and brinery's array functions makes:
+        an object of its own, whose arguments are its ``<args>``."""
+        made = _Object()
+        if _holds(args):
+            self._paths.step(args, made, "<args>")
+        return made
+
+    def _put(self, pairs: list[Any], target: Any) -> None:
+        """``target[key] = value`` for each key and value of ``pairs`` (``[k, v, k, v...]``)."""
+        if _holds(target):
+            for index in range(0, len(pairs) - 1, 2):
+                self._paths.item(pairs[index + 1], target, pairs[index])
+
+    def _put_items(self, items: list[Any], target: Any, first: int = 0) -> None:
+        """``items`` become ``target``'s items from position ``first`` on (a list, a tuple)."""
+        if _holds(target):
+            self._paths.items(items, target, first)
 
     def _array_info(self, args: tuple[Any, ...], *, in_pickle: bool) -> None:
         if len(args) != 4 or not all(map(_known_data, args[:3])):
@@ -384,10 +453,29 @@ class Scanner:
             if target.built:
                 raise CorruptFileError("the file gives an object its state twice")
             target.built = True
+            listed = len(self.arrays)
             if target.kind == "reconstruct":
                 self._reconstructed(state)
-            else:
+            elif target.kind == "joblib":
                 self._joblib_array(state)
+            else:
+                self._legacy_array(target.kind, state)
+            if len(self.arrays) > listed:
+                self._listed_array(target, listed)
+        elif isinstance(target, _Object):
+            self._object_state(state, target)
+
+    def _object_state(self, state: Any, target: _Object) -> None:
+        """An object's state: a dict's items are its attributes (so are those of the
+        ``(dict, slots dict)`` pair of an object with ``__slots__``); any other is its
+        ``<state>``."""
+        parts = state if type(state) is tuple and len(state) == 2 else (state,)
+        if all(part is None or isinstance(part, _Dict) for part in parts):
+            for part in parts:
+                if part is not None:
+                    self._paths.attributes(part, target, state if len(parts) == 2 else None)
+        elif _holds(state):
+            self._paths.step(state, target, "<state>")
 
     def _reconstructed(self, state: Any) -> None:
         """numpy's array state ``(1, shape, dtype, is_fortran, data)``."""
@@ -424,6 +512,44 @@ class Scanner:
             self._skip(self._read(1)[0])
         self._skip(self._add_array(dtype.description, shape, order, False))
 
+    def _legacy_array(self, kind: str, state: Any) -> None:
+        """A joblib < 0.10 wrapper's state: its array is in the side file it names, whose header
+        is read (and, for an array of objects, its pickle scanned)."""
+        if not isinstance(state, _Dict) or not state.complete:
+            raise CorruptFileError("a joblib < 0.10 array wrapper has an invalid state")
+        fields = dict(state.items)
+        if kind == "joblib_z":
+            z = z_wrapper(fields)
+            dtype = z.dtype
+            if not (isinstance(dtype, _Dtype) and dtype.built and dtype.description is not None):
+                raise CorruptFileError("a joblib ZNDArrayWrapper has an invalid dtype")
+            nbytes = self._add_array(dtype.description, _as_data(z.shape), z.order, False)
+            file, size = self._side_files.open(z.filename)
+            with file:
+                check_zfile(file, size, nbytes)
+            return
+        file, size = self._side_files.open(npy_wrapper(fields).filename)
+        with file:
+            header = read_header(file, size)
+            if header.description is not None:
+                check_npy_size(size, header)
+                self._add_array(header.description, header.shape, header.order, False)
+                return
+            if self._nesting >= MAX_NESTED_PICKLES:
+                raise CorruptFileError(
+                    f"the file nests pickles more than {MAX_NESTED_PICKLES} levels deep"
+                )
+            self.arrays.append(ArrayInfo("|O", header.shape, header.order, 0, False))
+            Scanner(
+                file,
+                joblib=True,
+                account=ByteAccount(size - header.data_offset, self._account.limit),
+                untrusted=self.untrusted,
+                arrays=[],
+                nesting=self._nesting + 1,
+                side_files=self._side_files,
+            ).scan()
+
     # -- opcodes ---------------------------------------------------------------------------
 
     def _memo_get(self, key: int) -> None:
@@ -453,7 +579,21 @@ class Scanner:
 
 
 def _known_data(value: Any) -> bool:
-    return value is not OPAQUE and not isinstance(value, (_Blob, _Pending))
+    return not isinstance(value, (_Opaque, _Blob, _Pending))
+
+
+def _holds(value: Any) -> bool:
+    """Whether ``value`` is a container of its own, which what is put into it can be found in
+    (not a shared symbol: OPAQUE, the empty tuple, None)."""
+    return isinstance(value, (_Object, _Dict)) or (type(value) is tuple and len(value) > 0)
+
+
+#: Arguments that brinery's array wrappers stand for: a subclass view is its base array, a
+#: masked array its data (and its mask is its ``.mask``).
+_STANDS_FOR: dict[str, tuple[str | None, ...]] = {
+    SUBCLASS_VIEW: (None, ""),
+    MASKED_ARRAY: (None, "", ".mask"),
+}
 
 
 def _description(value: Any) -> DtypeDescription | None:
@@ -522,7 +662,7 @@ def _frame(s: Scanner) -> None:
 
 @_op(b".")  # STOP
 def _stop(s: Scanner) -> bool:
-    s._pop()
+    s._root = s._pop()
     return True
 
 
@@ -724,51 +864,64 @@ def _empty_tuple(s: Scanner) -> None:
     s._push(())
 
 
+def _push_tuple(s: Scanner, items: list[Any]) -> None:
+    made = s._tuple(items)
+    s._put_items(items, made)
+    s._push(made)
+
+
 @_op(b"t")
 def _tuple(s: Scanner) -> None:
-    made = s._tuple(s._pop_mark())  # (popping the mark changes the stack _push appends to)
-    s._push(made)
+    _push_tuple(s, s._pop_mark())  # (popping the mark changes the stack _push appends to)
 
 
 @_op(b"\x85")
 def _tuple1(s: Scanner) -> None:
-    s._push(s._tuple([s._pop()]))
+    _push_tuple(s, [s._pop()])
 
 
 @_op(b"\x86")
 def _tuple2(s: Scanner) -> None:
     second = s._pop()
-    s._push(s._tuple([s._pop(), second]))
+    _push_tuple(s, [s._pop(), second])
 
 
 @_op(b"\x87")
 def _tuple3(s: Scanner) -> None:
     third = s._pop()
     second = s._pop()
-    s._push(s._tuple([s._pop(), second, third]))
+    _push_tuple(s, [s._pop(), second, third])
 
 
 @_op(b"]")  # EMPTY_LIST
 def _empty_list(s: Scanner) -> None:
-    s._push(OPAQUE)
+    s._push(_Object())
 
 
 @_op(b"l")  # LIST
 def _list(s: Scanner) -> None:
-    s._pop_mark()
-    s._push(OPAQUE)
+    items = s._pop_mark()
+    made = _Object(len(items))
+    s._put_items(items, made)
+    s._push(made)
+
+
+def _extend(s: Scanner, target: Any, items: list[Any]) -> None:
+    if isinstance(target, _Object):  # a list (or an object that appends: its items too)
+        s._put_items(items, target, target.length)
+        target.length += len(items)
 
 
 @_op(b"a")  # APPEND
 def _append(s: Scanner) -> None:
-    s._pop()
-    s._top()
+    value = s._pop()
+    _extend(s, s._top(), [value])
 
 
 @_op(b"e")  # APPENDS
 def _appends(s: Scanner) -> None:
-    s._pop_mark()
-    s._top()
+    items = s._pop_mark()
+    _extend(s, s._top(), items)
 
 
 @_op(b"}")  # EMPTY_DICT
@@ -784,6 +937,7 @@ def _dict(s: Scanner) -> None:
         raise CorruptFileError("the pickle gives a dict an odd number of items")
     for index in range(0, len(items), 2):
         made.set(items[index], items[index + 1])
+    s._put(items, made)
     s._push(made)
 
 
@@ -794,6 +948,7 @@ def _setitem(s: Scanner) -> None:
     target = s._top()
     if isinstance(target, _Dict):
         target.set(key, value)
+    s._put([key, value], target)
 
 
 @_op(b"u")  # SETITEMS
@@ -805,6 +960,7 @@ def _setitems(s: Scanner) -> None:
     if isinstance(target, _Dict):
         for index in range(0, len(items), 2):
             target.set(items[index], items[index + 1])
+    s._put(items, target)
 
 
 @_op(b"\x8f")  # EMPTY_SET
@@ -919,21 +1075,26 @@ def _reduce(s: Scanner) -> None:
 
 @_op(b"\x81")  # NEWOBJ
 def _newobj(s: Scanner) -> None:
-    s._pop()
-    s._push(_new(s._pop()))
+    args = s._pop()
+    s._push(_new(s, s._pop(), args))
 
 
 @_op(b"\x92")  # NEWOBJ_EX
 def _newobj_ex(s: Scanner) -> None:
     s._pop()
-    s._pop()
-    s._push(_new(s._pop()))
+    args = s._pop()
+    s._push(_new(s, s._pop(), args))
 
 
-def _new(cls: Any) -> Any:
-    if isinstance(cls, _Global) and cls.role == "joblib":
-        return _Pending("joblib")
-    return OPAQUE
+def _new(s: Scanner, cls: Any, args: Any) -> Any:
+    """``cls.__new__(cls, *args)``: its arguments stand for it (a tuple subclass's items: a
+    named tuple's fields are its ``[0]``, ``[1]``...)."""
+    if isinstance(cls, _Global) and cls.role in _WRAPPER_ROLES:
+        return _Pending(cls.role)
+    made = _Object()
+    if _holds(args):
+        s._paths.step(args, made, "")
+    return made
 
 
 @_op(b"b")  # BUILD
