@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 import brinery
-from brinery.atomic import TEMPORARY_MARKER
+from brinery.atomic import TEMPORARY_MARKER, replacing
 
 OLD = {"version": "old", "weights": np.arange(1000, dtype=np.float32)}
 
@@ -64,13 +64,17 @@ def test_a_file_size_limit_keeps_the_old_file(
         try:
             brinery.dump({"version": "new", "weights": big}, sys.argv[1], compress=compress)
         except OSError as error:
-            print(type(error).__name__, errno.errorcode[error.errno])
+            print(type(error).__name__, errno.errorcode[error.errno], error.filename)
+            print(error)
         """,
         str(path),
         compress,
     )
     assert child.returncode == 0, child.stderr
-    assert child.stdout.split() == ["OSError", "EFBIG"]
+    assert child.stdout.splitlines() == [
+        f"OSError EFBIG {path}",  # the target, not the temporary file
+        f"[Errno {errno.EFBIG}] File too large: '{path}'",
+    ]
     assert path.read_bytes() == before
     assert sorted(os.listdir(tmp_path)) == ["model.pkl"]
 
@@ -84,10 +88,67 @@ def test_a_failing_fsync_keeps_the_old_file(
         raise OSError(errno.EIO, "Input/output error")
 
     monkeypatch.setattr(os, "fsync", failing_fsync)
-    with pytest.raises(OSError, match="Input/output error"):
+    with pytest.raises(OSError, match="Input/output error") as raised:
         brinery.dump({"version": "new"}, path)
+    assert str(raised.value) == f"[Errno {errno.EIO}] Input/output error: '{path}'"
     assert path.read_bytes() == before
     assert sorted(os.listdir(tmp_path)) == ["model.pkl"]
+
+
+# -- errors name the target, never the temporary file ----------------------------------------------
+
+
+def test_a_missing_folder_is_named_by_the_target(tmp_path: Path) -> None:
+    target = tmp_path / "missing" / "model.pkl"
+    with pytest.raises(FileNotFoundError) as raised:
+        brinery.dump(OLD, target)
+    assert str(raised.value) == f"[Errno {errno.ENOENT}] No such file or directory: '{target}'"
+    assert raised.value.filename == str(target)
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_folder_in_the_way_is_named_by_the_target(tmp_path: Path) -> None:
+    target = tmp_path / "model.pkl"
+    target.mkdir()
+    with pytest.raises(IsADirectoryError) as raised:
+        brinery.dump(OLD, target)
+    assert str(raised.value) == f"[Errno {errno.EISDIR}] Is a directory: '{target}'"
+    assert os.listdir(tmp_path) == ["model.pkl"]
+    assert os.listdir(target) == []
+
+
+def test_a_permission_refused_is_named_by_the_target(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As in a folder the user may not write to (root may write anywhere: the refusal is
+    simulated where the temporary file is created)."""
+    real_open = os.open
+
+    def refusing_open(path: str, flags: int, mode: int = 0o777) -> int:
+        if TEMPORARY_MARKER in os.fspath(path):
+            raise PermissionError(errno.EACCES, "Permission denied", path)
+        return real_open(path, flags, mode)
+
+    monkeypatch.setattr(os, "open", refusing_open)
+    target = tmp_path / "model.pkl"
+    with pytest.raises(PermissionError) as raised:
+        brinery.dump(OLD, str(target))
+    assert str(raised.value) == f"[Errno {errno.EACCES}] Permission denied: '{target}'"
+
+
+def test_an_error_of_the_callers_own_is_left_as_it_is(tmp_path: Path) -> None:
+    """Inside the block, only the file's own writes are about the target."""
+    other = tmp_path / "elsewhere.bin"
+
+    def write_then_read_elsewhere() -> None:
+        with replacing(tmp_path / "model.pkl") as file:
+            file.write(b"partial")
+            other.read_bytes()  # the caller's own failure
+
+    with pytest.raises(FileNotFoundError) as raised:
+        write_then_read_elsewhere()
+    assert raised.value.filename == str(other)
+    assert os.listdir(tmp_path) == []
 
 
 class _Interrupting:

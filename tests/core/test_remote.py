@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -15,6 +16,8 @@ import numpy as np
 import pytest
 
 import brinery
+from brinery import remote
+from brinery.cli import main
 
 fsspec = pytest.importorskip("fsspec")
 
@@ -43,9 +46,120 @@ def test_without_fsspec_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
         brinery.dump(1, "memory://brinery-tests/anything.pkl")
 
 
-def test_an_unknown_protocol() -> None:
-    with pytest.raises(brinery.BrineryError, match="nope"):
+def test_an_unknown_protocol_is_a_local_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``nope://`` is no protocol fsspec knows: the text is a local path (``nope:/bucket``)."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError) as raised:
         brinery.load("nope://bucket/key.pkl")
+    assert raised.value.filename == "nope://bucket/key.pkl"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "s3://bucket/key.pkl",
+        "memory://x.pkl",
+        "file:///tmp/x.pkl",
+        "simplecache::s3://bucket/key.pkl",
+        "zip://inner.pkl::s3://bucket/archive.zip",
+        "HTTPS://example.com/x.pkl",
+        "dvc://repo/x.pkl",  # known to fsspec, though not among the common protocols
+    ],
+)
+def test_urls_of_protocols_fsspec_knows(text: str) -> None:
+    assert remote.is_url(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "runs/a://b.pkl",
+        "/data/notes://b.pkl",
+        "notes://b.pkl",
+        "s3:/bucket/key.pkl",
+        "::s3://bucket/key.pkl",
+        "3d://x.pkl",
+        "model.pkl",
+    ],
+)
+def test_local_paths_holding_a_separator(text: str) -> None:
+    assert not remote.is_url(text)
+    assert not remote.is_url(Path(text))
+
+
+def test_a_protocol_registered_at_run_time() -> None:
+    fsspec.register_implementation(
+        "brinery-test-registered", fsspec.filesystem("memory").__class__, clobber=True
+    )
+    assert remote.is_url("brinery-test-registered://x.pkl")
+    assert not remote.is_url("brinery-test-unregistered://x.pkl")
+
+
+def test_without_fsspec_the_common_protocols(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without fsspec installed (nor imported), only the common protocols are URLs: they say to
+    install fsspec."""
+    monkeypatch.setitem(sys.modules, "fsspec", None)
+    assert remote.known_protocols() == remote.COMMON_PROTOCOLS
+    assert remote.is_url("s3://bucket/key.pkl")
+    assert remote.is_url("gs://bucket/key.pkl")
+    assert not remote.is_url("dvc://repo/x.pkl")
+    assert not remote.is_url("notes://b.pkl")
+
+
+def test_the_common_protocols_are_fsspecs() -> None:
+    assert remote.COMMON_PROTOCOLS - {"abfss"} <= set(fsspec.available_protocols())
+
+
+def test_a_local_path_holding_a_separator_is_dumped_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, assert_same: Any
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes:").mkdir()
+    for target in ["notes://model.pkl", f"{tmp_path}/notes://other.pkl"]:
+        assert brinery.dump(VALUE, target) == [target]
+        assert_same(brinery.load(target), VALUE)
+    assert sorted(os.listdir(tmp_path / "notes:")) == ["model.pkl", "other.pkl"]
+
+
+# -- brinery info on a URL ----------------------------------------------------------------------
+
+
+def test_info_on_a_url(capsys: pytest.CaptureFixture[str]) -> None:
+    url = "memory://brinery-tests/info.pkl.gz"
+    brinery.dump(VALUE, url)
+    size = fsspec.filesystem("memory").size("/brinery-tests/info.pkl.gz")
+    assert main(["info", url]) == 0
+    version = brinery.api.inspect_file(url).format  # "brinery 1.1"
+    assert capsys.readouterr().out.splitlines()[0] == (
+        f"{url}: {version}, compressor gzip, {size:,} bytes"
+    )
+    assert main(["info", "--json", url]) == 0
+    described = json.loads(capsys.readouterr().out)
+    assert (described["file"], described["file_bytes"]) == (url, size)
+
+
+def test_info_on_a_missing_url(capsys: pytest.CaptureFixture[str]) -> None:
+    url = "memory://brinery-tests/missing.pkl"
+    assert main(["info", url]) == 1
+    assert capsys.readouterr().err == f"brinery info: {url}: No such file or directory\n"
+
+
+def test_info_on_a_file_url_from_the_command(tmp_path: Path) -> None:
+    path = tmp_path / "model.pkl"
+    brinery.dump(VALUE, path)
+    done = subprocess.run(
+        [sys.executable, "-m", "brinery", "info", path.as_uri()],
+        capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "BRINERY_LOAD_PLUGINS": ""},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    size = path.stat().st_size
+    version = brinery.api.inspect_file(path).format
+    assert done.stdout.splitlines()[0] == (
+        f"{path.as_uri()}: {version}, compressor none, {size:,} bytes"
+    )
 
 
 # -- S3 ---------------------------------------------------------------------------------------

@@ -6,6 +6,8 @@ every core if asked), and ``load(path)`` reads it straight back into the new arr
 
 from __future__ import annotations
 
+import importlib.metadata
+
 from .api import dump, load, untrusted_types
 from .compressor import Compressor, StreamCompressor, StreamDecompressor
 from .errors import (
@@ -25,6 +27,17 @@ from .errors import (
 from .framing import SKIPPABLE_FRAME_HINTS, FrameHint, FrameHints, Framing
 from .hookspecs import RegisterCompressor, hookimpl
 from .plugins import PluginWarning, registry
+
+
+def _installed_version() -> str:
+    """The installed distribution's version: core/pyproject.toml says it, once."""
+    try:
+        return importlib.metadata.version("brinery")
+    except importlib.metadata.PackageNotFoundError:  # the source tree on sys.path, not installed
+        return "0+unknown"
+
+
+__version__ = _installed_version()
 
 
 def register_compressor(name: str, compressor: Compressor, force: bool = False) -> None:

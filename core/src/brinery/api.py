@@ -22,11 +22,13 @@ from .arguments import (
     resolve_compression,
 )
 from .atomic import replacing
+from .byte_order import checked_choice
 from .format.copying import copy_records
 from .format.writer import StreamWriter
 from .inspection import Inspection
 from .pipeline import check_nothing_follows, opened_stream, write_stream, write_value
-from .progress import CountingWriter, Reporter, reporter
+from .progress import CountingWriter, Reporter, arrays_bytes, reporter
+from .python2 import DEFAULT_ENCODING, checked_encoding
 from .safe_globals import parse_trusted
 from .streams.source import Source
 from .targets import FILE_BUFFER_BYTES, dump_target, read_source, size_of
@@ -43,7 +45,7 @@ def dump(
     checksums: bool | None = None,
     progress: bool | Callable[[int, int | None], None] = False,
     storage_options: dict[str, Any] | None = None,
-) -> list[str]:
+) -> list[str] | None:
     """Write ``value`` to ``target`` (a path or a writable binary file object).
 
     ``compress``: ``False``/``0`` for none, ``True`` for zlib, an int 1-9 for zlib at that level,
@@ -53,10 +55,12 @@ def dump(
     (XXH3-64), by default only where the compressor has no strong check of its own (none, zlib,
     lzma-alone); ``True`` adds them everywhere, ``False`` leaves them out.  ``progress``:
     ``True`` shows the bytes written (tqdm if installed, else a line on standard error), a
-    callable is called with ``(done, None)``.  Writing to a path is atomic: on failure the
-    previous file is left as it was (for a URL, fsspec's: ``s3://...``, with
-    ``storage_options`` for its file system, the upload is committed only when complete).
-    Returns ``[path]``, or ``[]`` for a file object.
+    callable is called with ``(done, total)``: ``total`` is ``None``, or for an uncompressed
+    file the arrays' memory it will hold at least (dropped if ``done`` passes it).  Writing to
+    a path is atomic: on failure the previous file is left as it was (for a URL, fsspec's:
+    ``s3://...``, with ``storage_options`` for its file system, the upload is committed only
+    when complete).
+    Returns ``[path]``, or ``None`` for a file object (as ``joblib.dump`` does).
     """
     options = remote.check_options(target, storage_options)
     report = reporter(progress, None, "brinery dump")
@@ -66,19 +70,23 @@ def dump(
     with dump_target(target, compress, options) as (file, compression, written), _reporting(
         report
     ):
+        if report is not None and compression is None:  # the file is the stream: its arrays
+            report.expect(arrays_bytes(value))
         write_value(value, _counted(file, report), compression, protocol, threads, checksums)
     return written
 
 
 def load(
     source: str | os.PathLike[str] | IO[bytes],
+    mmap_mode: str | None = None,
     *,
     threads: int | None = None,
     max_bytes: int | None = None,
     trusted: Iterable[str | type | Callable[..., Any]] | bool | None = None,
-    mmap_mode: str | None = None,
     progress: bool | Callable[[int, int | None], None] = False,
     storage_options: dict[str, Any] | None = None,
+    ensure_native_byte_order: bool | str = "auto",
+    encoding: str = DEFAULT_ENCODING,
 ) -> Any:
     """Read one object from ``source`` (a path or a readable binary file object).
 
@@ -95,13 +103,25 @@ def load(
     or the classes and functions themselves; ``trusted=False`` or ``[]``: none); anything else
     raises :class:`UntrustedTypesError` listing what the file needs, and nothing is called.
 
-    ``mmap_mode`` (``"r"``, ``"r+"`` or ``"c"``, as for ``np.memmap``) maps the arrays of an
-    uncompressed file instead of reading them: they come back as ``np.memmap`` views of the
-    file, read only when touched (their checksums are then not checked).  ``progress`` as for
+    ``mmap_mode`` (``"r"``, ``"r+"`` or ``"c"``, as for ``np.memmap``; the second argument, as
+    in ``joblib.load``) maps the arrays of an uncompressed file instead of reading them, small
+    ones included: every array of plain memory comes back as an ``np.memmap`` view of the file,
+    read only when touched (the checksums of their data are then not checked).  ``"r+"``
+    writes reach the file, which keeps loading (the records written through are flagged, their
+    checksums no longer apply: docs/format.md).  What cannot be mapped (a compressed file, a
+    file object, a URL) is loaded into memory, after a ``UserWarning`` saying why, as joblib
+    does; docs/joblib.md says which arrays stay in memory.  ``progress`` as for
     :func:`dump`: bytes of the file read, out of its size when it has one.  A URL is read
     through fsspec, with ``storage_options`` for its file system.
+
+    ``ensure_native_byte_order`` (joblib's): ``True`` returns every array in this machine's
+    byte order (same values, byte-swapped), ``False`` as stored; ``"auto"``, the default, is
+    joblib's choice for joblib's files (native unless ``mmap_mode`` is given) and keeps the
+    stored order for brinery's files (:mod:`brinery.byte_order`, docs/joblib.md).
+    ``encoding`` (pickle's): how the Python 2 ``str`` of a pickle written by Python 2 are
+    decoded, ``"ASCII"`` (the default), ``"latin1"`` or ``"bytes"`` (:mod:`brinery.python2`).
     """
-    check_mmap_mode(mmap_mode, source)
+    check_mmap_mode(mmap_mode)
     check_max_bytes(max_bytes)
     reading = Reading(
         threads=checked_threads(threads),
@@ -112,6 +132,8 @@ def load(
         mode=Mode.LOAD if mmap_mode is None else Mode.MAP,
         mmap_access=mmap_mode or "r",
         storage_options=remote.check_options(source, storage_options),
+        native_byte_order=checked_choice(ensure_native_byte_order, mmap_mode is not None),
+        encoding=checked_encoding(encoding),
     )
     report = reporter(progress, size_of(source), "brinery load")
     with _reporting(report):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 from typing import NamedTuple
 
 from .compressor import Compressor
@@ -13,6 +14,8 @@ from .errors import InvalidArgumentError
 from .plugins import registry
 
 ZLIB_LEVELS = range(1, 10)
+#: The level in ``"name:level"``: an int as written in decimal (no spaces, ``+`` or ``_``).
+LEVEL_TEXT = re.compile(r"-?[0-9]+")
 DEFAULT_PROTOCOL = 5
 MMAP_MODES = ("r", "r+", "c")
 
@@ -48,14 +51,25 @@ def resolve_compression(compress: object, path: str | None) -> Compression | Non
             return Compression(_by_name("zlib"), compress)
         raise _invalid(compress)
     if isinstance(compress, str):
-        compressor = _by_name(compress)
-        return Compression(compressor, compressor.default_level)
+        return _named(compress)
     if isinstance(compress, (tuple, list)) and len(compress) == 2:
         name, level = compress
         if isinstance(name, str):
             compressor = _by_name(name)
             return Compression(compressor, checked_level(compressor, level))
     raise _invalid(compress)
+
+
+def _named(spec: str) -> Compression:
+    """``"name"``, or ``"name:level"`` as the command line's ``--compress`` takes it (so that
+    ``compress="zstd:9"`` works in Python too); a registered name holding a colon wins."""
+    name, colon, level = spec.partition(":")
+    if not colon or spec in registry().snapshot():
+        compressor = _by_name(spec)
+        return Compression(compressor, compressor.default_level)
+    compressor = _by_name(name)
+    as_int = int(level) if LEVEL_TEXT.fullmatch(level) else level
+    return Compression(compressor, checked_level(compressor, as_int))
 
 
 def _by_name(name: str) -> Compressor:
@@ -66,8 +80,8 @@ def _invalid(compress: object) -> InvalidArgumentError:
     names = ", ".join(sorted(registry().snapshot()))
     return InvalidArgumentError(
         f"compress={compress!r} is not valid: use False or 0 (no compression), True (zlib), "
-        f"an int from 1 to 9 (zlib at that level), a compressor name ({names}) or "
-        "(name, level) with the compressor's own level"
+        f"an int from 1 to 9 (zlib at that level), a compressor name ({names}), "
+        "'name:level' or (name, level) with the compressor's own level"
     )
 
 
@@ -120,12 +134,11 @@ def check_max_bytes(max_bytes: object) -> None:
         )
 
 
-def check_mmap_mode(mmap_mode: object, source: object) -> None:
-    if mmap_mode is not None and mmap_mode not in MMAP_MODES:
+def check_mmap_mode(mmap_mode: object, source: object = None) -> None:
+    """A mode ``np.memmap`` reads with.  Any ``source`` may be given one: what cannot be mapped
+    (a file object, a URL, a compressed file) is loaded into memory with a warning, as joblib
+    does."""
+    if mmap_mode is not None and (type(mmap_mode) is not str or mmap_mode not in MMAP_MODES):
         raise InvalidArgumentError(
             f"mmap_mode must be 'r', 'r+', 'c' or None, not {mmap_mode!r}"
-        )
-    if mmap_mode is not None and not isinstance(source, (str, os.PathLike)):
-        raise InvalidArgumentError(
-            "mmap_mode needs the path of an uncompressed brinery file, not a file object"
         )

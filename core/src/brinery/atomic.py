@@ -14,35 +14,74 @@ next to which the temporary file is made, and the link stays a link.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import secrets
 import stat
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, Any
 
 TEMPORARY_MARKER = ".brinery-tmp-"
+BUFFER_BYTES = 1 << 20
 
 
 @contextlib.contextmanager
 def replacing(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
-    """Yield a binary file whose content replaces ``path`` when the block succeeds."""
+    """Yield a binary file whose content replaces ``path`` when the block succeeds.
+
+    An error of the file itself (a missing folder, a permission refused, a full disk or a
+    file-size limit) names ``path`` as given, not the temporary file the user never asked
+    for; errors of the caller's own work inside the block come out as they are.
+    """
+    named = os.fspath(path)
     target = os.path.realpath(path)
     folder, name = os.path.split(target)
     temporary = os.path.join(folder, f".{name}{TEMPORARY_MARKER}{secrets.token_hex(4)}")
-    mode = _kept_mode(target)
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    with _naming(named):
+        mode = _kept_mode(target)
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        with open(descriptor, "wb", buffering=1 << 20) as file:
-            if mode is not None:
-                os.chmod(file.fileno(), mode)
+        with io.BufferedWriter(_TargetFile(descriptor, named), BUFFER_BYTES) as file:
+            with _naming(named):
+                if mode is not None:
+                    os.chmod(file.fileno(), mode)
             yield file
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, target)
+            with _naming(named):
+                file.flush()
+                os.fsync(file.fileno())
+        with _naming(named):
+            os.replace(temporary, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+
+
+class _TargetFile(io.FileIO):
+    """The temporary file's descriptor, whose write errors (``ENOSPC``, ``EFBIG``...) name the
+    target: they reach the caller through the buffered file's ``write``."""
+
+    def __init__(self, descriptor: int, named: str) -> None:
+        super().__init__(descriptor, "wb")
+        self._named = named
+
+    def write(self, data: Any, /) -> int:
+        with _naming(self._named):
+            return super().write(data)
+
+
+@contextlib.contextmanager
+def _naming(named: str) -> Iterator[None]:
+    """Re-raise an ``OSError`` as the same error about ``named``: same type, errno and text."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno is None or error.filename == named:
+            raise
+        renamed = OSError(error.errno, error.strerror, named)
+        if type(renamed) is not type(error):  # a subclass the errno does not select
+            renamed = type(error)(error.errno, error.strerror, named)
+        raise renamed from None
 
 
 def _kept_mode(target: str) -> int | None:

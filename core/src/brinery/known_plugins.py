@@ -16,6 +16,15 @@ class KnownPlugin(NamedTuple):
     magic: bytes
     extensions: tuple[str, ...]
 
+    @property
+    def install_hint(self) -> str:
+        """How to install the plugin: its published name, and its folder in a clone of brinery's
+        repository (where a newcomer following the README is, before anything is published)."""
+        return (
+            f"pip install {self.distribution} (or, from a clone of brinery's repository: "
+            f"pip install ./plugins/{self.distribution})"
+        )
+
 
 KNOWN_PLUGINS: tuple[KnownPlugin, ...] = (
     KnownPlugin("lz4", "brinery-lz4", b"\x04\x22\x4d\x18", (".lz4",)),

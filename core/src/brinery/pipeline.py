@@ -21,7 +21,6 @@ from .errors import (
     BrineryError,
     CorruptFileError,
     DumpError,
-    InvalidArgumentError,
     TruncatedFileError,
     UnknownFormatError,
     UnsupportedVersionError,
@@ -29,11 +28,14 @@ from .errors import (
 from .format.layout import STREAM_MAGIC
 from .format.reader import StreamReader
 from .format.writer import StreamWriter
-from .joblib_files import PRE_0_10_MESSAGE, starts_a_pickle, starts_a_zfile
+from .joblib_files import starts_a_pickle, starts_a_zfile
+from .joblib_legacy import read_zfile_header
 from .known_plugins import KNOWN_PLUGINS
+from .mapping import FileMapping, PlainPickle, warn_not_mapped
 from .pickler import BrineryPickler
 from .plugins import registry
 from .registry import magics_of
+from .side_files import SideFiles
 from .streams.compressed import (
     DecompressedReader,
     open_compressed_writer,
@@ -123,30 +125,43 @@ def write_stream(
 # -- reading ---------------------------------------------------------------------------------
 
 
-def read_value(source: Source, reading: Reading, path: str | None = None) -> Any:
+def read_value(
+    source: Source,
+    reading: Reading,
+    mapping: FileMapping | None = None,
+    side_files: SideFiles | None = None,
+) -> Any:
     """What ``reading`` asks of the data in ``source`` (the object, its globals, or a
-    description); ``path``: the file's, when it is a local file (to map its arrays)."""
+    description); ``mapping``: the file's maps, for ``load(path, mmap_mode=)`` (``source`` reads
+    that file from its first byte); ``side_files``: the folder of a file given by its path, where
+    a pickle of joblib < 0.10 keeps its arrays."""
     head = source.peek(DETECTION_BYTES)
     kind = kind_of(head)
+    if reading.mode is Mode.MAP and kind is not Kind.BRINERY and kind is not Kind.PICKLE:
+        if head:
+            warn_not_mapped("the file is compressed (dump it with compress=False to map it)")
+        reading, mapping = reading.in_memory(), None
+    assert reading.mode is not Mode.MAP or mapping is not None  # (targets sees to it)
     if kind is Kind.BRINERY:
-        mapped = (path, reading.mmap_access) if reading.mode is Mode.MAP and path else None
         stream = StreamReader(
             source,
             room=source.remaining(),
             max_bytes=reading.max_bytes,
-            mapped=mapped,
+            mapping=mapping if reading.mode is Mode.MAP else None,
             skip_payloads=reading.mode is Mode.INSPECT,
         )
         return unpickle_stream(stream, reading)
-    if reading.mode is Mode.MAP and head:
-        raise InvalidArgumentError(
-            f"mmap_mode needs an uncompressed brinery file; {path!r} is not one (a compressed "
-            "or joblib file): dump it with compress=False to map it"
-        )
     if kind is Kind.PICKLE:
-        return unpickle_joblib(Prefixed(b"", source), reading, room=source.remaining())
+        mapped = PlainPickle(source, mapping) if reading.mode is Mode.MAP and mapping else None
+        return unpickle_joblib(
+            Prefixed(b"", source),
+            reading,
+            room=source.remaining(),
+            mapped=mapped,
+            side_files=side_files,
+        )
     if kind is Kind.JOBLIB_PRE_0_10:
-        raise UnsupportedVersionError(f"the data {PRE_0_10_MESSAGE}")
+        return _read_zfile(source, reading, side_files)
     with _decompressed(source, head, reading.threads, reading.max_bytes) as (compressor, data):
         value = _read_decompressed(data, compressor, reading)
     if reading.mode is Mode.INSPECT:
@@ -219,6 +234,20 @@ def _detect(head: bytes) -> Compressor:
             )
         raise UnknownFormatError(_describe_unknown(head))
     return compressor
+
+
+def _read_zfile(source: Source, reading: Reading, side_files: SideFiles | None) -> Any:
+    """A compressed pickle of joblib < 0.10: a z-file (:mod:`brinery.joblib_legacy`), whose
+    header gives the pickle's length, then zlib data."""
+    length = read_zfile_header(source)
+    head = source.peek(DETECTION_BYTES)
+    with _decompressed(source, head, 1, reading.max_bytes) as (compressor, data):
+        if compressor.name != "zlib":
+            raise CorruptFileError("a joblib z-file ('ZF') whose data is not zlib data")
+        value = unpickle_joblib(Prefixed(b"", data), reading, room=length, side_files=side_files)
+    if reading.mode is Mode.INSPECT:
+        value.compressor = "zlib"  # (a joblib z-file)
+    return value
 
 
 def _read_decompressed(data: DecompressedReader, compressor: Compressor, reading: Reading) -> Any:

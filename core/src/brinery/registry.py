@@ -8,9 +8,10 @@ other's files on detection) or shorter than two bytes.
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from .compressor import Compressor
 from .errors import CompressorNotInstalledError, InvalidArgumentError, RegistrationError
@@ -58,9 +59,10 @@ class Registry:
             return compressor
         known = _known_plugin(lambda plugin: plugin.compressor == name)
         if known is not None:
-            raise _not_installed(known, f"compressor {name!r}")
+            raise _not_installed(known)
         raise InvalidArgumentError(
-            f"unknown compressor {name!r}; available: {', '.join(sorted(self._by_name)) or 'none'}"
+            f"unknown compressor {name!r}{_closest(name, self._by_name)}; available: "
+            f"{', '.join(sorted(self._by_name)) or 'none'}"
         )
 
     def by_extension(self, path: str) -> Compressor | None:
@@ -76,7 +78,7 @@ class Registry:
             return max(candidates, key=lambda pair: len(pair[0]))[1]
         known = _known_plugin(lambda plugin: any(map(lowered.endswith, plugin.extensions)))
         if known is not None:
-            raise _not_installed(known, f"the file name {path!r}")
+            raise _not_installed(known, f"the file name {path!r} asks for")
         return None
 
     def detect(self, head: bytes) -> Compressor | None:
@@ -91,7 +93,7 @@ class Registry:
             return max(matches, key=lambda pair: pair[0])[1]
         known = _known_plugin(lambda plugin: head.startswith(plugin.magic))
         if known is not None:
-            raise _not_installed(known, "this file")
+            raise _not_installed(known, "this file was written with")
         return None
 
     def _clashes(self, name: str, compressor: Compressor) -> list[tuple[str, str]]:
@@ -188,10 +190,27 @@ def _known_plugin(predicate: Callable[[KnownPlugin], bool]) -> KnownPlugin | Non
     return next((plugin for plugin in KNOWN_PLUGINS if predicate(plugin)), None)
 
 
-def _not_installed(plugin: KnownPlugin, what: str) -> CompressorNotInstalledError:
+def _not_installed(plugin: KnownPlugin, context: str = "") -> CompressorNotInstalledError:
+    """The compressor (which ``context`` asks for) comes with a plugin that is not installed:
+    the error says which, and how to install it."""
+    compressor = f"the {plugin.compressor!r} compressor"
+    if context:
+        problem = f"{context} {compressor}, and the {plugin.distribution} plugin that brings it"
+    else:
+        problem = f"{compressor} comes with the {plugin.distribution} plugin, which"
     return CompressorNotInstalledError(
-        f"{what} needs the {plugin.compressor!r} compressor, which is not installed: "
-        f"pip install {plugin.distribution}",
+        f"{problem} is not installed: {plugin.install_hint}",
         plugin.compressor,
         plugin.distribution,
     )
+
+
+def _closest(name: str, registered: Iterable[str]) -> str:
+    """`` (did you mean 'zstd'?)`` for the registered or known compressor name closest to a
+    mistyped one (``zstandard``, ``GZIP``, ``lz-4``), else nothing."""
+    candidates = {
+        candidate.lower(): candidate
+        for candidate in [*(plugin.compressor for plugin in KNOWN_PLUGINS), *registered]
+    }
+    close = difflib.get_close_matches(name.lower(), candidates, n=1)
+    return f" (did you mean {candidates[close[0]]!r}?)" if close else ""

@@ -12,15 +12,48 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
+import re
 from collections.abc import Iterator
 from typing import IO, Any
 
 from .errors import DependencyMissingError, InvalidArgumentError
 
+#: The protocols taken for URLs when fsspec is not installed (a URL then says to install it):
+#: the common ones of fsspec's registry and of its best-known implementations.
+COMMON_PROTOCOLS = frozenset(
+    {
+        "abfs", "abfss", "adl", "az", "blockcache", "dbfs", "file", "filecache", "ftp", "gcs",
+        "gdrive", "git", "github", "gs", "hdfs", "hf", "http", "https", "local", "memory", "oci",
+        "oss", "reference", "s3", "s3a", "sftp", "simplecache", "smb", "ssh", "tar", "webdav",
+        "webhdfs", "zip",
+    }
+)  # fmt: skip
+#: What may stand before ``://``: a URL scheme (RFC 3986), or schemes chained with ``::``.
+_PROTOCOLS = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*(::[A-Za-z][A-Za-z0-9+.\-]*)*")
+
 
 def is_url(target: object) -> bool:
-    """Whether ``target`` names a file through a protocol (``s3://``, ``memory://``...)."""
-    return isinstance(target, str) and "://" in target
+    """Whether ``target`` names a file through a protocol (``s3://``, ``memory://``,
+    ``simplecache::s3://``...): one that fsspec knows, or one of :data:`COMMON_PROTOCOLS` when
+    fsspec is not installed.  A local path that merely contains ``://`` (``runs/a://b.pkl``,
+    ``notes://x``) stays a local path."""
+    if not isinstance(target, str):
+        return False
+    head, separator, _ = target.partition("://")
+    if not separator or not _PROTOCOLS.fullmatch(head):
+        return False
+    known = known_protocols()
+    return all(protocol.lower() in known for protocol in head.split("::"))
+
+
+def known_protocols() -> frozenset[str]:
+    """fsspec's registry of protocols (those it knows of, and those registered at run time),
+    without importing fsspec when it is not installed."""
+    if importlib.util.find_spec("fsspec") is None:
+        return COMMON_PROTOCOLS
+    fsspec = importlib.import_module("fsspec")
+    return frozenset(fsspec.available_protocols()) | frozenset(fsspec.registry)
 
 
 def check_options(target: object, options: object) -> dict[str, Any] | None:
@@ -66,6 +99,13 @@ def writing(url: str, options: dict[str, Any] | None = None) -> Iterator[IO[byte
         with contextlib.suppress(Exception):
             file.discard()
         raise
+
+
+def size(url: str, options: dict[str, Any] | None = None) -> int | None:
+    """The size of the file at ``url``, when its file system knows it (``brinery info``)."""
+    filesystem, path = _filesystem(url, options)
+    found = filesystem.size(path)
+    return found if isinstance(found, int) else None
 
 
 @contextlib.contextmanager

@@ -13,7 +13,9 @@ from . import remote
 from .arguments import Compression, resolve_compression
 from .atomic import replacing
 from .errors import InvalidArgumentError
+from .mapping import FileMapping, warn_not_mapped
 from .pipeline import check_nothing_follows, read_value
+from .side_files import SideFiles
 from .streams.source import Source
 from .unpickling import Mode, Reading
 
@@ -23,7 +25,7 @@ FILE_BUFFER_BYTES = 1 << 20
 Target = str | os.PathLike[str] | IO[bytes]
 
 
-DumpTarget = tuple[IO[bytes], "Compression | None", list[str]]
+DumpTarget = tuple[IO[bytes], Compression | None, list[str] | None]
 
 
 def dump_target(
@@ -39,7 +41,7 @@ def dump_target(
             "(opened with 'wb')"
         )
     # (No generator for a file object: many small dumps into buffers are common.)
-    return contextlib.nullcontext((target, resolve_compression(compress, None), []))
+    return contextlib.nullcontext((target, resolve_compression(compress, None), None))
 
 
 @contextlib.contextmanager
@@ -66,21 +68,35 @@ def size_of(source: Target) -> int | None:
 def read_source(
     source: Target, reading: Reading, on_read: Callable[[int], None] | None = None
 ) -> Any:
-    """What ``reading`` asks of ``source``; a file brinery opens must end with its stream."""
+    """What ``reading`` asks of ``source``; a file brinery opens must end with its stream.
+
+    ``load(path, mmap_mode=)`` opens the file once (``"r+b"`` for ``"r+"``) and maps the very
+    file it reads (:mod:`brinery.mapping`); what cannot be mapped (a URL, a file object) is
+    read, with a warning.
+    """
     if remote.is_url(source):
         assert isinstance(source, str)
         if reading.mode is Mode.MAP:
-            raise InvalidArgumentError(f"mmap_mode needs a local file, not {source!r}")
+            warn_not_mapped("a URL cannot be mapped (only a local file can)")
+            reading = reading.in_memory()
         with remote.reading(source, reading.storage_options) as (file, _):
-            return _read_whole_file(file, source, reading, on_read, mappable=False)
+            return _read_whole_file(file, source, reading, on_read, None)
     if isinstance(source, (str, os.PathLike)):
-        with open(source, "rb", buffering=FILE_BUFFER_BYTES) as file:
-            return _read_whole_file(file, os.fspath(source), reading, on_read, mappable=True)
+        mapped = reading.mode is Mode.MAP
+        opening = "r+b" if mapped and reading.mmap_access == "r+" else "rb"
+        with open(source, opening, buffering=FILE_BUFFER_BYTES) as file:
+            mapping = FileMapping(file, reading.mmap_access) if mapped else None
+            name = os.fspath(source)
+            side_files = SideFiles.of(name)  # (joblib < 0.10 kept arrays next to the pickle)
+            return _read_whole_file(file, name, reading, on_read, mapping, side_files)
     if not callable(getattr(source, "read", None)) or is_text(source):
         raise InvalidArgumentError(
             f"cannot load from {source!r}: give a path or a readable binary file object "
             "(opened with 'rb')"
         )
+    if reading.mode is Mode.MAP:
+        warn_not_mapped("a file object cannot be mapped (give the file's path)")
+        reading = reading.in_memory()
     input_ = Source(source, on_advance=on_read)
     try:
         return read_value(input_, reading)
@@ -93,11 +109,11 @@ def _read_whole_file(
     name: str,
     reading: Reading,
     on_read: Callable[[int], None] | None,
-    *,
-    mappable: bool,
+    mapping: FileMapping | None,
+    side_files: SideFiles | None = None,
 ) -> Any:
     input_ = Source(file, owned=True, on_advance=on_read)
-    value = read_value(input_, reading, name if mappable else None)
+    value = read_value(input_, reading, mapping, side_files)
     check_nothing_follows(input_, name)
     return value
 

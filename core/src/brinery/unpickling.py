@@ -24,20 +24,23 @@ from collections.abc import Callable
 from typing import Any
 
 from . import rebuild
+from .byte_order import NativeUnpickler
 from .errors import BrineryError, CorruptFileError, SizeLimitError, UntrustedTypesError
 from .format.layout import BUFFER_RECORD
 from .format.reader import StreamReader
 from .inspection import Inspection
 from .joblib_files import JoblibUnpickler
+from .mapping import PlainPickle
 from .safe import ByteAccount, SafeUnpickler
 from .scan import Scanner
+from .side_files import SideFiles
 
 
 class Mode(enum.Enum):
     """What reading a file is for."""
 
     LOAD = "load"  # build the object
-    MAP = "map"  # build it, the array records of an uncompressed file mapped (load(mmap_mode=))
+    MAP = "map"  # build it, the arrays of an uncompressed file mapped (load(mmap_mode=))
     LIST = "list"  # list the globals the pickle names (untrusted_types): read as data
     INSPECT = "inspect"  # describe the file (brinery info): read as data, payloads skipped
 
@@ -55,6 +58,30 @@ class Reading:
     mode: Mode = Mode.LOAD
     mmap_access: str = "r"  # Mode.MAP's: np.memmap's mode ("r", "r+" or "c")
     storage_options: dict[str, Any] | None = None  # for a URL, fsspec's (endpoint, credentials)
+    #: ensure_native_byte_order (:mod:`brinery.byte_order`): True, False, or None for "auto"
+    native_byte_order: bool | None = None
+    encoding: str = "ASCII"  # Python 2 str in a pickle, as pickle's own load decodes them
+
+    @property
+    def native_arrays(self) -> bool:
+        """ensure_native_byte_order=True: every array comes back native."""
+        return self.native_byte_order is True
+
+    @property
+    def native_joblib_arrays(self) -> bool:
+        """Whether the arrays joblib wrote itself (its wrappers') come back native: "auto" is
+        joblib's default, native unless the arrays are mapped; brinery's own arrays, and those
+        numpy pickled, are then as stored (as pickle returns them)."""
+        if self.native_byte_order is None:
+            return self.mode is not Mode.MAP
+        return self.native_byte_order
+
+    def in_memory(self) -> Reading:
+        """This load, ``mmap_mode`` ignored (what cannot be mapped is read): its arrays keep
+        their byte order under "auto", as joblib's do when ``mmap_mode`` is given."""
+        return dataclasses.replace(
+            self, mode=Mode.LOAD, native_byte_order=bool(self.native_byte_order)
+        )
 
     @property
     def as_data(self) -> bool:
@@ -80,30 +107,64 @@ def unpickle_stream(stream: StreamReader, reading: Reading) -> Any:
         )
     token = rebuild.CURRENT_STREAM.set(stream)
     try:
+        # A mapped load runs the pure-Python unpickler (as joblib always does): it knows where
+        # each byte payload of the pickle lies, so small arrays map their bytes in the file.
+        mapped = stream if reading.mode is Mode.MAP else None
         if reading.trusted is not None:
-            unpickler = SafeUnpickler(stream, reading.trusted, _OutOfBandBuffers(stream))
+            unpickler = SafeUnpickler(
+                stream,
+                reading.trusted,
+                _OutOfBandBuffers(stream),
+                mapped=mapped,
+                native=reading.native_arrays,
+                encoding=reading.encoding,
+            )
             value = _load_checked(unpickler, stream.check_current_record)
             _refuse_untrusted(unpickler)
+        elif mapped is not None:
+            unpickler = SafeUnpickler(
+                stream, None, _OutOfBandBuffers(stream), mapped=mapped, encoding=reading.encoding
+            )
+            value = _load_trusted(stream, unpickler)
         else:
-            value = _load_trusted(stream)
+            value = _load_trusted(
+                stream, native=reading.native_arrays, encoding=reading.encoding
+            )
         stream.finish()
         return value
     finally:
         rebuild.CURRENT_STREAM.reset(token)
 
 
-def unpickle_joblib(stream: Any, reading: Reading, room: int | None = None) -> Any:
-    """The object in a joblib file's pickle (:mod:`brinery.joblib_files`), or a plain pickle."""
+def unpickle_joblib(
+    stream: Any,
+    reading: Reading,
+    room: int | None = None,
+    mapped: PlainPickle | None = None,
+    side_files: SideFiles | None = None,
+) -> Any:
+    """The object in a joblib file's pickle (:mod:`brinery.joblib_files`), or a plain pickle;
+    ``mapped``: the file, uncompressed, whose arrays ``load(mmap_mode=)`` maps; ``side_files``:
+    the folder it was found in (joblib < 0.10 kept arrays in files there)."""
     account = ByteAccount(room, reading.max_bytes)
     if reading.as_data:
-        scanner = Scanner(stream, joblib=True, account=account)
+        scanner = Scanner(stream, joblib=True, account=account, side_files=side_files)
         _scan(scanner, lambda: None)
         if reading.mode is Mode.LIST:
             return list(scanner.untrusted)
         return Inspection(
             "joblib file (or plain pickle)", arrays=scanner.arrays, imports=list(scanner.untrusted)
         )
-    unpickler = JoblibUnpickler(stream, reading.trusted, account=account)
+    unpickler = JoblibUnpickler(
+        stream,
+        reading.trusted,
+        account=account,
+        mapped=mapped,
+        native=reading.native_arrays,
+        native_wrapped=reading.native_joblib_arrays,
+        encoding=reading.encoding,
+        side_files=side_files,
+    )
     value = _load_checked(unpickler, lambda: None)
     _refuse_untrusted(unpickler)
     return value
@@ -119,17 +180,39 @@ def _scan(scanner: Scanner, check_record: Callable[[], None]) -> None:
         raise CorruptFileError(f"the pickle data is invalid ({type(error).__name__})") from error
 
 
-def _load_trusted(stream: StreamReader) -> Any:
-    unpickler = pickle.Unpickler(stream, buffers=_OutOfBandBuffers(stream))
+def _load_trusted(
+    stream: StreamReader, unpickler: Any = None, *, native: bool = False, encoding: str = "ASCII"
+) -> Any:
+    """The C unpickler over a trusted stream (or the pure-Python one of a mapped load, which
+    reports damage with whatever its opcodes raise: an unknown opcode is a ``KeyError``).  The
+    object's own exceptions (a ``__setstate__`` that raises) come out as they are."""
+    pure_python = unpickler is not None
+    if unpickler is None:
+        kind = NativeUnpickler if native else pickle.Unpickler
+        unpickler = kind(stream, buffers=_OutOfBandBuffers(stream), encoding=encoding)
     try:
         return unpickler.load()
     except BrineryError:
         raise
     except Exception as error:
         stream.check_current_record()  # a checksummed stream says whether it was damage
-        if isinstance(error, (pickle.UnpicklingError, EOFError)):
-            raise CorruptFileError(f"the pickle data is corrupt: {error}") from error
+        if isinstance(error, (pickle.UnpicklingError, EOFError)) or (
+            pure_python and _raised_unpickling(error)
+        ):
+            raise CorruptFileError(f"the pickle data is corrupt: {_explained(error)}") from error
         raise
+
+
+def _raised_unpickling(error: BaseException) -> bool:
+    """Whether the unpickler raised ``error`` itself (its innermost frame is pickle's or
+    brinery's), rather than code the file called."""
+    traceback = error.__traceback__
+    while traceback is not None and traceback.tb_next is not None:
+        traceback = traceback.tb_next
+    if traceback is None:
+        return False
+    module = traceback.tb_frame.f_globals.get("__name__")
+    return module == "pickle" or (isinstance(module, str) and module.startswith("brinery."))
 
 
 def _load_checked(unpickler: SafeUnpickler, check_record: Callable[[], None]) -> Any:
