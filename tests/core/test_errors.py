@@ -10,6 +10,7 @@ import lzma
 import os
 import pickle
 import stat
+import sys
 import threading
 import zlib
 
@@ -575,3 +576,95 @@ def test_error_hierarchy():
         brinery.DumpError,
     ):
         assert issubclass(error, brinery.BrineryError)
+
+
+# -- streams without checksums: what the C unpickler raises ----------------------------------------
+
+
+class _Unbuildable:
+    """Its state cannot be set: the object's own error, not the file's."""
+
+    def __init__(self):
+        self.x = 1
+
+    def __setstate__(self, state):
+        raise ValueError("this object refuses its state")
+
+
+def test_damage_to_an_unchecksummed_pickle_is_a_brinery_error(dumps, records):
+    """With checksums=False nothing checks the pickle bytes; what the C unpickler raises on
+    damage (a declared length it cannot allocate, text that is not UTF-8, a name it cannot
+    find, a call with other arguments) is still a brinery error, never MemoryError & co."""
+    value = {"small": [np.arange(n, dtype=np.float32) for n in (1, 5, 9)], "s": "tèxt", "b": b"y"}
+    data = dumps(value, compress=False, checksums=False)
+    pickle_bytes = [
+        offset
+        for record in records(data)
+        if record.kind == "P"
+        for offset in range(record.start, record.start + record.size)
+    ]
+    assert len(pickle_bytes) > 200
+    escaped = []
+    for offset in pickle_bytes:
+        for mask in (0xFF, 0x01):
+            damaged = bytearray(data)
+            damaged[offset] ^= mask
+            try:
+                brinery.load(io.BytesIO(bytes(damaged)))
+            except (brinery.BrineryError, ModuleNotFoundError):
+                pass  # a damaged module name reads as a module that is not installed
+            except Exception as error:
+                escaped.append(f"{offset}^{mask:#x}: {type(error).__name__}")
+    assert escaped == []
+
+
+def test_a_huge_declared_length_in_an_unchecksummed_pickle_is_corruption(dumps, records):
+    data = bytearray(dumps({"b": bytearray(b"x" * 100)}, compress=False, checksums=False))
+    at = bytes(data).index(b"\x96" + (100).to_bytes(8, "little"))  # BYTEARRAY8, its length
+    data[at + 1 : at + 9] = (1 << 62).to_bytes(8, "little")
+    with pytest.raises(
+        brinery.CorruptFileError,
+        match=r"invalid, or holds an object that cannot be rebuilt here \(the stream has no "
+        r"checksums to tell\): MemoryError",
+    ) as raised:
+        brinery.load(io.BytesIO(bytes(data)))
+    assert isinstance(raised.value.__cause__, MemoryError)
+
+
+@pytest.mark.parametrize("checksums", [False, True])
+def test_an_objects_own_error_comes_out_as_it_is_without_checksums(checksums, dumps):
+    data = dumps([_Unbuildable()], compress=False, checksums=checksums)
+    with pytest.raises(ValueError, match="this object refuses its state"):
+        brinery.load(io.BytesIO(data))
+
+
+def test_a_missing_module_comes_out_as_it_is_without_checksums(dumps):
+    """An import that fails is most likely a module that is not installed, checksums or not."""
+    data = dumps([_Unbuildable()], compress=False, checksums=False)
+    assert data.count(b"test_errors") == 1
+    with pytest.raises(ModuleNotFoundError, match="test_ErRors"):
+        brinery.load(io.BytesIO(data.replace(b"test_errors", b"test_ErRors")))
+
+
+class _Removed:
+    """Dumped, then taken out of this module: a name the C unpickler cannot find."""
+
+
+@pytest.mark.parametrize(
+    ("compress", "checksums", "reported"),
+    [
+        (False, False, brinery.CorruptFileError),  # nothing tells damage from a missing class
+        (False, True, AttributeError),  # the checksum says the bytes are as written
+        ("gzip", False, AttributeError),  # so does gzip's CRC
+    ],
+)
+def test_a_name_the_unpickler_cannot_find(compress, checksums, reported, dumps, monkeypatch):
+    data = dumps([_Removed()], compress=compress, checksums=checksums)
+    monkeypatch.delattr(sys.modules[__name__], "_Removed")
+    with pytest.raises(reported) as raised:
+        brinery.load(io.BytesIO(data))
+    if reported is brinery.CorruptFileError:
+        assert "cannot be rebuilt here (the stream has no checksums to tell)" in str(raised.value)
+        assert isinstance(raised.value.__cause__, AttributeError)
+    else:
+        assert "_Removed" in str(raised.value)

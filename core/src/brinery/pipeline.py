@@ -259,7 +259,7 @@ def _read_decompressed(data: DecompressedReader, compressor: Compressor, reading
     stream = _inner_stream(
         inner, compressor, reading.max_bytes, skip_payloads=reading.mode is Mode.INSPECT
     )
-    return unpickle_stream(stream, reading)
+    return unpickle_stream(stream, reading, codec_checked=compressor.checks_integrity)
 
 
 def _read_head(data: DecompressedReader, size: int) -> bytes:

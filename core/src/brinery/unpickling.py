@@ -89,8 +89,11 @@ class Reading:
         return self.mode is Mode.LIST or self.mode is Mode.INSPECT
 
 
-def unpickle_stream(stream: StreamReader, reading: Reading) -> Any:
-    """The object in a brinery stream (or, listing or inspecting, what the pickle names)."""
+def unpickle_stream(
+    stream: StreamReader, reading: Reading, *, codec_checked: bool = False
+) -> Any:
+    """The object in a brinery stream (or, listing or inspecting, what the pickle names);
+    ``codec_checked``: the compressor checks every frame (see :func:`_load_trusted`)."""
     if reading.as_data:
         scanner = Scanner(stream)
         _scan(scanner, stream.check_current_record)
@@ -128,7 +131,10 @@ def unpickle_stream(stream: StreamReader, reading: Reading) -> Any:
             value = _load_trusted(stream, unpickler)
         else:
             value = _load_trusted(
-                stream, native=reading.native_arrays, encoding=reading.encoding
+                stream,
+                native=reading.native_arrays,
+                encoding=reading.encoding,
+                unchecked=not (codec_checked or stream.header[2]),
             )
         stream.finish()
         return value
@@ -181,11 +187,23 @@ def _scan(scanner: Scanner, check_record: Callable[[], None]) -> None:
 
 
 def _load_trusted(
-    stream: StreamReader, unpickler: Any = None, *, native: bool = False, encoding: str = "ASCII"
+    stream: StreamReader,
+    unpickler: Any = None,
+    *,
+    native: bool = False,
+    encoding: str = "ASCII",
+    unchecked: bool = False,
 ) -> Any:
     """The C unpickler over a trusted stream (or the pure-Python one of a mapped load, which
     reports damage with whatever its opcodes raise: an unknown opcode is a ``KeyError``).  The
-    object's own exceptions (a ``__setstate__`` that raises) come out as they are."""
+    object's own exceptions (a ``__setstate__`` that raises) come out as they are.
+
+    ``unchecked``: nothing checks the stream (no checksums, no codec check), so what the C
+    unpickler itself raises (a declared length it cannot allocate, text that is not UTF-8, a
+    name it cannot find) may be damage as well as an object that cannot be rebuilt here: it is
+    reported as :class:`CorruptFileError` saying so, the original chained.  Exceptions raised in
+    code the file called (a class's own) and a module that cannot be imported (most often one
+    that is not installed, rather than a damaged name) still come out as they are."""
     pure_python = unpickler is not None
     if unpickler is None:
         kind = NativeUnpickler if native else pickle.Unpickler
@@ -200,6 +218,11 @@ def _load_trusted(
             pure_python and _raised_unpickling(error)
         ):
             raise CorruptFileError(f"the pickle data is corrupt: {_explained(error)}") from error
+        if unchecked and not isinstance(error, ImportError) and _raised_unpickling(error):
+            raise CorruptFileError(
+                "the pickle data is invalid, or holds an object that cannot be rebuilt here "
+                f"(the stream has no checksums to tell): {_explained(error)}"
+            ) from error
         raise
 
 
