@@ -95,6 +95,60 @@ def test_a_failing_fsync_keeps_the_old_file(
     assert sorted(os.listdir(tmp_path)) == ["model.pkl"]
 
 
+# -- durability --------------------------------------------------------------------------------
+
+
+def _recorded_fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
+    """What ``os.fsync`` is called on: (the path behind the descriptor, whether a folder)."""
+    synced: list[tuple[str, bool]] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(descriptor: int) -> None:
+        where = os.readlink(f"/proc/self/fd/{descriptor}")
+        synced.append((os.path.basename(where), stat.S_ISDIR(os.fstat(descriptor).st_mode)))
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    return synced
+
+
+def test_a_durable_dump_syncs_the_file_then_its_folder(
+    old_file: tuple[Path, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, _ = old_file
+    synced = _recorded_fsyncs(monkeypatch)
+    assert brinery.dump({"version": "new"}, path) == [str(path)]
+    assert len(synced) == 2
+    (file_name, file_is_folder), (folder_name, folder_is_folder) = synced
+    assert TEMPORARY_MARKER in file_name  # the new file, before the rename
+    assert not file_is_folder
+    assert (folder_name, folder_is_folder) == (tmp_path.name, True)  # the rename itself
+    assert brinery.load(path) == {"version": "new"}
+
+
+def test_a_dump_that_is_not_durable_syncs_nothing_and_stays_atomic(
+    old_file: tuple[Path, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, _ = old_file
+    synced = _recorded_fsyncs(monkeypatch)
+    brinery.dump({"version": "new"}, path, durable=False)
+    assert synced == []
+    assert brinery.load(path) == {"version": "new"}
+    with pytest.raises(brinery.DumpError):  # a failed dump still leaves the file as it was
+        brinery.dump(lambda: None, path, durable=False)
+    assert brinery.load(path) == {"version": "new"}
+    assert sorted(os.listdir(tmp_path)) == ["model.pkl"]
+
+
+@pytest.mark.parametrize("durable", [None, 1, "yes"])
+def test_durable_must_be_a_bool(durable: Any, tmp_path: Path) -> None:
+    with pytest.raises(
+        brinery.InvalidArgumentError, match=rf"durable must be True or False, not {durable!r}"
+    ):
+        brinery.dump(1, tmp_path / "x.pkl", durable=durable)
+    assert os.listdir(tmp_path) == []
+
+
 # -- errors name the target, never the temporary file ----------------------------------------------
 
 

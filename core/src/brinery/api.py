@@ -15,6 +15,7 @@ from . import remote
 from .arguments import (
     NOT_GIVEN,
     check_checksums,
+    check_durable,
     check_max_bytes,
     check_mmap_mode,
     checked_protocol,
@@ -45,6 +46,7 @@ def dump(
     checksums: bool | None = None,
     progress: bool | Callable[[int, int | None], None] = False,
     storage_options: dict[str, Any] | None = None,
+    durable: bool = True,
 ) -> list[str] | None:
     """Write ``value`` to ``target`` (a path or a writable binary file object).
 
@@ -59,7 +61,10 @@ def dump(
     file the arrays' memory it will hold at least (dropped if ``done`` passes it).  Writing to
     a path is atomic: on failure the previous file is left as it was (for a URL, fsspec's:
     ``s3://...``, with ``storage_options`` for its file system, the upload is committed only
-    when complete).
+    when complete).  ``durable`` (paths): the file, and its rename, are on disk before ``dump``
+    returns (``fsync``), so a power cut leaves the old file or the new one; ``False`` keeps the
+    replacement atomic for other processes and skips the waits for the disk (caches, scratch
+    work: see docs/performance.md).
     Returns ``[path]``, or ``None`` for a file object (as ``joblib.dump`` does).
     """
     options = remote.check_options(target, storage_options)
@@ -67,9 +72,12 @@ def dump(
     protocol = checked_protocol(protocol)
     threads = checked_threads(threads)
     check_checksums(checksums)
-    with dump_target(target, compress, options) as (file, compression, written), _reporting(
-        report
-    ):
+    check_durable(durable)
+    with dump_target(target, compress, options, durable=durable) as (
+        file,
+        compression,
+        written,
+    ), _reporting(report):
         if report is not None and compression is None:  # the file is the stream: its arrays
             report.expect(arrays_bytes(value))
         write_value(value, _counted(file, report), compression, protocol, threads, checksums)

@@ -109,6 +109,11 @@ def checked_protocol(protocol: int | None) -> int:
     return protocol
 
 
+def check_durable(durable: object) -> None:
+    if not isinstance(durable, bool):
+        raise InvalidArgumentError(f"durable must be True or False, not {durable!r}")
+
+
 def check_checksums(checksums: object) -> None:
     if checksums is not None and not isinstance(checksums, bool):
         raise InvalidArgumentError(f"checksums must be True, False or None, not {checksums!r}")

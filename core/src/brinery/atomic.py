@@ -1,9 +1,12 @@
 """Atomic replacement of a file: the old file stays intact until the new one is complete.
 
 The new content goes to a temporary file in the same folder (so ``os.replace`` is a rename on one
-file system), which is flushed and ``fsync``-ed before it replaces the target.  Any failure
-removes the temporary file.  Its name starts with ``.`` and contains ``.brinery-tmp-`` so that
-one left behind by a killed process is recognisable.
+file system), which replaces the target once complete.  Durable (the default), the file is
+``fsync``-ed before the rename and its folder after it, so that after a power cut the target is
+the old file or the new one, whole; not durable (caches, scratch work), the rename stays atomic
+for every other process, but what reached the disk is the operating system's choice.  Any
+failure removes the temporary file.  Its name starts with ``.`` and contains ``.brinery-tmp-``
+so that one left behind by a killed process is recognisable.
 
 The new file keeps the permission bits of the file it replaces (a ``0o600`` file of secrets
 stays ``0o600``); a new file gets mode 0o666 filtered by the umask, as ``open()`` would create
@@ -14,6 +17,7 @@ next to which the temporary file is made, and the link stays a link.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
 import secrets
@@ -26,8 +30,9 @@ BUFFER_BYTES = 1 << 20
 
 
 @contextlib.contextmanager
-def replacing(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
-    """Yield a binary file whose content replaces ``path`` when the block succeeds.
+def replacing(path: str | os.PathLike[str], *, durable: bool = True) -> Iterator[IO[bytes]]:
+    """Yield a binary file whose content replaces ``path`` when the block succeeds (on disk
+    before this returns if ``durable``).
 
     An error of the file itself (a missing folder, a permission refused, a full disk or a
     file-size limit) names ``path`` as given, not the temporary file the user never asked
@@ -48,13 +53,29 @@ def replacing(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
             yield file
             with _naming(named):
                 file.flush()
-                os.fsync(file.fileno())
+                if durable:
+                    os.fsync(file.fileno())
         with _naming(named):
             os.replace(temporary, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+    if durable:
+        _sync_folder(folder)
+
+
+def _sync_folder(folder: str) -> None:
+    """Make the rename itself durable.  Some file systems cannot sync a folder (they say
+    EINVAL or ENOTSUP): the file's own data is on disk by then, which is what they offer."""
+    descriptor = os.open(folder or ".", os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    except OSError as error:
+        if error.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise
+    finally:
+        os.close(descriptor)
 
 
 class _TargetFile(io.FileIO):

@@ -29,12 +29,16 @@ DumpTarget = tuple[IO[bytes], Compression | None, list[str] | None]
 
 
 def dump_target(
-    target: Target, compress: object, storage_options: dict[str, Any] | None
+    target: Target,
+    compress: object,
+    storage_options: dict[str, Any] | None,
+    *,
+    durable: bool = True,
 ) -> contextlib.AbstractContextManager[DumpTarget]:
     """The file to write into, the compression asked for (``compress``, or the target's file
     extension), and what ``dump`` returns; a path or URL is replaced only if the dump ends."""
     if isinstance(target, (str, os.PathLike)):
-        return _replaced(target, compress, storage_options)
+        return _replaced(target, compress, storage_options, durable)
     if not callable(getattr(target, "write", None)) or is_text(target):
         raise InvalidArgumentError(
             f"cannot dump into {target!r}: give a path or a writable binary file object "
@@ -46,7 +50,10 @@ def dump_target(
 
 @contextlib.contextmanager
 def _replaced(
-    target: str | os.PathLike[str], compress: object, storage_options: dict[str, Any] | None
+    target: str | os.PathLike[str],
+    compress: object,
+    storage_options: dict[str, Any] | None,
+    durable: bool,
 ) -> Iterator[DumpTarget]:
     name = os.fspath(target)
     compression = resolve_compression(compress, name)
@@ -54,7 +61,7 @@ def _replaced(
         with remote.writing(name, storage_options) as file:
             yield file, compression, [name]
         return
-    with replacing(target) as file:
+    with replacing(target, durable=durable) as file:
         yield file, compression, [name]
 
 
