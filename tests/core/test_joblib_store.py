@@ -280,8 +280,8 @@ def test_mmap_mode(tmp_path: Path, assert_same: Callable[[Any, Any], None]) -> N
     [
         (
             {"backend_options": {"compresss": 3}},
-            "the brinery store takes the backend_options compress, mmap_mode, checksums, not "
-            "'compresss'",
+            "the brinery store takes the backend_options compress, mmap_mode, checksums, durable, "
+            "not 'compresss'",
         ),
         (
             {"compress": "nonsense"},
@@ -295,8 +295,12 @@ def test_mmap_mode(tmp_path: Path, assert_same: Callable[[Any, Any], None]) -> N
             {"backend_options": {"checksums": "yes"}},
             "checksums must be True, False or None, not 'yes'",
         ),
+        (
+            {"backend_options": {"durable": None}},
+            "durable must be True or False, not None",
+        ),
     ],
-    ids=["unknown-option", "compressor", "mmap-mode", "checksums"],
+    ids=["unknown-option", "compressor", "mmap-mode", "checksums", "durable"],
 )
 def test_options_are_checked_when_the_memory_is_made(
     tmp_path: Path, kwargs: dict[str, Any], message: str
@@ -304,6 +308,24 @@ def test_options_are_checked_when_the_memory_is_made(
     with pytest.raises(InvalidArgumentError) as raised:
         _memory(tmp_path, **kwargs)
     assert str(raised.value).startswith(message)
+
+
+@pytest.mark.parametrize(("options", "syncs"), [({}, 0), ({"durable": True}, 2)])
+def test_entries_skip_the_waits_for_the_disk_unless_asked(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    assert_same: Callable[[Any, Any], None],
+    options: dict[str, Any],
+    syncs: int,
+) -> None:
+    """A cache entry lost to a power cut is computed again: by default it is written as
+    joblib's own store writes (no fsync), still replaced atomically."""
+    synced: list[int] = []
+    monkeypatch.setattr(os, "fsync", synced.append)
+    cached = _memory(tmp_path, backend_options=options).cache(_weights)
+    assert_same(cached(10), _weights(10))
+    assert len(synced) == syncs
+    assert len(_entries(tmp_path)) == 1
 
 
 def test_registering_under_another_name(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ import warnings
 from typing import Any
 
 from .api import dump, load
-from .arguments import check_checksums, check_mmap_mode, resolve_compression
+from .arguments import check_checksums, check_durable, check_mmap_mode, resolve_compression
 from .errors import DependencyMissingError, InvalidArgumentError
 
 try:
@@ -45,7 +45,7 @@ BACKEND_NAME = "brinery"
 #: ``reduce_size()`` uses, looks for it).
 RESULT_FILE = "output.pkl"
 #: What ``backend_options`` may hold: the first two are what ``Memory`` itself passes.
-OPTIONS = ("compress", "mmap_mode", "checksums")
+OPTIONS = ("compress", "mmap_mode", "checksums", "durable")
 
 
 class BrineryStoreBackend(FileSystemStoreBackend):  # type: ignore[misc]
@@ -54,10 +54,13 @@ class BrineryStoreBackend(FileSystemStoreBackend):  # type: ignore[misc]
     ``backend_options``: ``compress`` (what ``brinery.dump`` takes; ``Memory``'s own
     ``compress=`` lands here), ``mmap_mode`` (``"r"``, ``"r+"`` or ``"c"``: the arrays of
     uncompressed results are mapped, as ``brinery.load(mmap_mode=...)`` maps them) and
-    ``checksums`` (as for ``brinery.dump``).
+    ``checksums`` (as for ``brinery.dump``) and ``durable`` (``False`` by default: a cache
+    entry lost to a power cut is only computed again, so the waits for the disk are skipped,
+    as joblib's own store skips them; the replacement of an entry stays atomic).
     """
 
     checksums: bool | None = None
+    durable: bool = False
 
     def configure(
         self, location: str, verbose: int = 1, backend_options: dict[str, Any] | None = None
@@ -77,10 +80,13 @@ class BrineryStoreBackend(FileSystemStoreBackend):  # type: ignore[misc]
         check_mmap_mode(mmap_mode, location)
         checksums = options.get("checksums")
         check_checksums(checksums)
+        durable = options.get("durable", False)
+        check_durable(durable)
         super().configure(location, verbose, {"compress": compress, "mmap_mode": mmap_mode})
         if compress:
             self.mmap_mode = None  # joblib has warned that it is ignored: it is
         self.checksums = checksums
+        self.durable = durable
 
     def dump_item(self, call_id: list[str], item: Any, verbose: int = 1) -> None:
         """Writes a call's result; a failure is a warning, as with joblib's own store: the
@@ -90,7 +96,13 @@ class BrineryStoreBackend(FileSystemStoreBackend):  # type: ignore[misc]
             self.create_location(folder)
             if verbose > 10:
                 print(f"Persisting in {folder}")
-            dump(item, os.path.join(folder, RESULT_FILE), self.compress, checksums=self.checksums)
+            dump(
+                item,
+                os.path.join(folder, RESULT_FILE),
+                self.compress,
+                checksums=self.checksums,
+                durable=self.durable,
+            )
         except Exception as error:
             warnings.warn(
                 f"Unable to cache to disk with brinery: {type(error).__name__}: {error}",
