@@ -143,7 +143,7 @@ def load(
         native_byte_order=checked_choice(ensure_native_byte_order, mmap_mode is not None),
         encoding=checked_encoding(encoding),
     )
-    report = reporter(progress, size_of(source), "brinery load")
+    report = reporter(progress, size_of(source) if progress else None, "brinery load")
     with _reporting(report):
         return read_source(source, reading, None if report is None else report.add)
 

@@ -139,9 +139,9 @@ def check_max_bytes(max_bytes: object) -> None:
         )
 
 
-def check_mmap_mode(mmap_mode: object, source: object = None) -> None:
-    """A mode ``np.memmap`` reads with.  Any ``source`` may be given one: what cannot be mapped
-    (a file object, a URL, a compressed file) is loaded into memory with a warning, as joblib
+def check_mmap_mode(mmap_mode: object) -> None:
+    """A mode ``np.memmap`` reads with.  Any source may be given one: what cannot be mapped (a
+    file object, a URL, a compressed file) is loaded into memory with a warning, as joblib
     does."""
     if mmap_mode is not None and (type(mmap_mode) is not str or mmap_mode not in MMAP_MODES):
         raise InvalidArgumentError(

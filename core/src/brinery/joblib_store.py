@@ -77,7 +77,7 @@ class BrineryStoreBackend(FileSystemStoreBackend):  # type: ignore[misc]
         compress = options.get("compress", False)
         resolve_compression(compress, None)  # raises on what dump would refuse
         mmap_mode = options.get("mmap_mode")
-        check_mmap_mode(mmap_mode, location)
+        check_mmap_mode(mmap_mode)
         checksums = options.get("checksums")
         check_checksums(checksums)
         durable = options.get("durable", False)

@@ -28,7 +28,9 @@ class SideFiles:
     where joblib never put side files)."""
 
     def __init__(self, folder: str | None) -> None:
-        self._folder = None if folder is None else os.path.realpath(folder or ".")
+        # Resolved when a side file is asked for: nearly every file has none, and every load
+        # by path makes one of these.
+        self._folder = folder
 
     @classmethod
     def of(cls, path: str | None) -> SideFiles:
@@ -45,8 +47,9 @@ class SideFiles:
                 "can only be found next to the pickle: load it by its path (not from a file "
                 "object or a URL), its side files in the same folder"
             )
-        real = os.path.realpath(os.path.join(self._folder, checked))
-        if os.path.dirname(real) != self._folder:
+        folder = os.path.realpath(self._folder or ".")
+        real = os.path.realpath(os.path.join(folder, checked))
+        if os.path.dirname(real) != folder:
             raise CorruptFileError(
                 f"the side file {checked!r} the file names is a link to a file outside the "
                 "pickle's folder: refused"
@@ -57,7 +60,7 @@ class SideFiles:
             descriptor = os.open(real, flags | getattr(os, "O_BINARY", 0))
         except FileNotFoundError:
             raise CorruptFileError(
-                f"the side file {checked!r} is not in {self._folder!r}: joblib before 0.10 kept "
+                f"the side file {checked!r} is not in {folder!r}: joblib before 0.10 kept "
                 "each array in a file of its own next to the pickle (keep them together)"
             ) from None
         except OSError as error:
