@@ -30,6 +30,9 @@ PARALLEL = ["-n", WORKERS if WORKERS != "1" else "0"]
 REMOTE_TOOLS = ["./core[fsspec]", "s3fs>=2024.2", "moto[server]>=5"]
 #: joblib.Memory on brinery: a scikit-learn Pipeline caching with it (skipped where absent).
 JOBLIB_STORE_TOOLS = ["scikit-learn>=1.5"]
+#: Other libraries' protocol 5 buffers: pyarrow's arrays and tables, pandas' arrow-backed columns
+#: (tests/core/test_arrow_buffers.py, skipped where absent).
+ARROW_TOOLS = ["pyarrow>=16", "pandas>=2.1"]
 
 
 def _install(session: nox.Session, *distributions: str) -> None:
@@ -48,7 +51,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """The core alone, with no plugin loaded."""
-    _install(session, *REMOTE_TOOLS, *JOBLIB_STORE_TOOLS)
+    _install(session, *REMOTE_TOOLS, *JOBLIB_STORE_TOOLS, *ARROW_TOOLS)
     env = {"BRINERY_LOAD_PLUGINS": ""}
     session.run("pytest", "tests/core", *PARALLEL, *session.posargs, env=env)
 
@@ -165,7 +168,10 @@ def joblib_suite(session: nox.Session) -> None:
 
 # -- benchmarks (bench/): outside the test run ---------------------------------------------------
 
-BENCH_TOOLS = ["joblib>=1.3", "lz4>=4", "matplotlib>=3.7"]
+#: blosc2: the shuffle targets' peer; pandas and pyarrow: the arrow-backed frame dataset.
+BENCH_TOOLS = [
+    "joblib>=1.3", "lz4>=4", "matplotlib>=3.7", "blosc2>=3", "pandas>=2.2", "pyarrow>=15",
+]  # fmt: skip
 
 
 def _install_bench(session: nox.Session) -> None:

@@ -1,7 +1,8 @@
 """Checks that a run's outputs exist and are well-formed (the CI smoke test's assertion).
 
-It checks shape, not speed: every measurement present, valid and complete, the targets block
-computed, the markdown naming every strategy and linking existing images, the images real PNGs.
+It checks shape, not speed: every measurement and probe present, valid and complete, the
+targets block computed (in a run of the whole suite, every target with a figure), the markdown
+naming every strategy and linking existing images, the images real PNGs.
 ``python -m bench.check OUT`` exits non-zero listing the problems.
 """
 
@@ -14,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .probes import IMPORT_METRICS
 from .report import PLOTS
 from .stats import METRICS
 
@@ -21,6 +23,8 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MACHINE_KEYS = ("cpu_model", "cpus_usable", "memory_bytes", "kernel", "python", "versions")
 TARGET_KEYS = ("id", "target", "dataset", "measured", "op", "limit", "pass", "detail")
 POSITIVE = ("dump_s", "load_s", "file_bytes", "object_bytes", "ratio")
+#: Targets every run reports, measured or not (the others depend on the datasets measured).
+ALWAYS_REPORTED = ("D1", "R1", "R2", "O1", "O2", "H1", "H2", "H3", "H4", "I1", "A1")
 
 
 def validate(out: Path, *, expect_plots: bool = True) -> list[str]:
@@ -51,13 +55,56 @@ def _check_data(data: dict[str, Any]) -> list[str]:
         problems.append("JSON: no targets computed")
     for item in data["targets"]:
         problems += [f"JSON target: missing {key!r}" for key in TARGET_KEYS if key not in item]
+    reported = {item.get("id") for item in data["targets"]}
+    problems += [
+        f"JSON: target {key} not reported" for key in ALWAYS_REPORTED if key not in reported
+    ]
     results = data["results"]
+    skipped = {note.split(":")[0] for note in data.get("skipped", [])}
     main_datasets = {r["dataset"] for r in results if r["kind"] == "main"}
     for dataset in data["config"]["datasets"]:
-        if dataset not in main_datasets:
+        if dataset not in main_datasets and f"dataset {dataset}" not in skipped:
             problems.append(f"JSON: no results for dataset {dataset!r}")
     for result in results:
         problems += _check_result(result, data["config"]["runs"])
+    problems += _check_probes(data, main_datasets)
+    if data["config"].get("only") is None and data["config"].get("probes"):
+        problems += [
+            f"JSON target {item['id']} [{item['dataset']}] {item['target']}: no figure "
+            f"({item['detail']})"
+            for item in data["targets"]
+            if item.get("measured") is None and item.get("dataset") in {*main_datasets, "-"}
+        ]
+    return problems
+
+
+def _check_probes(data: dict[str, Any], main_datasets: set[str]) -> list[str]:
+    """The codec ceilings and the import time: present when asked for, valid, finite."""
+    if not data["config"].get("probes"):
+        return []
+    probes = data.get("probes", [])
+    problems = []
+    if not any(probe["kind"] == "import" for probe in probes):
+        problems.append("JSON: no import-time probe")
+    if not any(probe["kind"] == "ceiling" for probe in probes) and main_datasets:
+        problems.append("JSON: no codec-ceiling probe")
+    for probe in probes:
+        where = f"probe {probe['kind']} {probe.get('dataset') or ''}".strip()
+        if not probe.get("valid"):
+            problems.append(f"{where}: failed: {probe.get('errors')}")
+            continue
+        if len(probe["runs"]) != data["config"]["runs"]:
+            problems.append(
+                f"{where}: {len(probe['runs'])} runs, expected {data['config']['runs']}"
+            )
+        wanted = IMPORT_METRICS if probe["kind"] == "import" else ("stream_bytes", "zstd_s")
+        for metric in wanted:
+            figures = probe["stats"].get(metric)
+            if not figures or not all(
+                isinstance(figures.get(k), (int, float)) and math.isfinite(figures[k]) and
+                figures[k] > 0 for k in ("median", "min", "max")
+            ):  # fmt: skip
+                problems.append(f"{where}: {metric} missing or not a positive number")
     return problems
 
 
@@ -90,6 +137,10 @@ def _check_markdown(path: Path, data: dict[str, Any]) -> list[str]:
     problems = []
     if "## Targets" not in text:
         problems.append(f"{path}: no Targets section")
+    kinds = {probe["kind"] for probe in data.get("probes", []) if probe.get("stats")}
+    for kind, section in (("ceiling", "## Codec ceilings"), ("import", "## Import time")):
+        if kind in kinds and section not in text:
+            problems.append(f"{path}: no {section[3:]} section")
     for result in data["results"]:
         if result["kind"] == "main" and not re.search(
             rf"^\| {re.escape(result['strategy'])}( \(| \|)", text, re.MULTILINE

@@ -47,8 +47,53 @@ def _feed(hasher: Any, value: Any) -> None:
         update(encoded)
     elif isinstance(value, (bool, int, float)) or value is None:
         update(f"{type(value).__name__}:{value!r};".encode())
+    elif _is_data_frame(value):
+        update(f"F{value.shape}{list(map(str, value.dtypes))!r}".encode())
+        update(repr(value.index).encode())
+        _feed_columns(hasher, list(value.columns), [value[name].array for name in value.columns])
+    elif _is_arrow_table(value):
+        update(f"T{value.schema}".encode())
+        _feed_columns(hasher, value.column_names, value.columns)
     else:
         raise TypeError(f"cannot digest a {type(value).__name__}: extend bench.fingerprint")
+
+
+def _is_data_frame(value: Any) -> bool:
+    """Whether ``value`` is a pandas DataFrame, without importing pandas when it is not."""
+    pandas = sys.modules.get("pandas")
+    return pandas is not None and isinstance(value, pandas.DataFrame)
+
+
+def _is_arrow_table(value: Any) -> bool:
+    pyarrow = sys.modules.get("pyarrow")
+    return pyarrow is not None and isinstance(value, pyarrow.Table)
+
+
+def _feed_columns(hasher: Any, names: list[Any], columns: list[Any]) -> None:
+    """Column names and every column's values, as arrow sees them (a DataFrame's arrow-backed
+    columns or a Table's).
+
+    Hashing through arrow, not ``DataFrame.values``, keeps the string column from becoming
+    millions of Python objects; its offsets are rebased so a sliced column hashes as a whole one.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    update = hasher.update
+    update(f"C{names!r}".encode())
+    for values in columns:
+        column = pa.array(values) if not isinstance(values, pa.ChunkedArray) else values
+        if isinstance(column, pa.ChunkedArray):
+            column = column.combine_chunks()
+        update(f"N{column.null_count}".encode())
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            wide = pc.cast(column, pa.large_string())
+            _, offsets, data = wide.buffers()
+            bounds = np.frombuffer(offsets, np.int64)[wide.offset : wide.offset + len(wide) + 1]
+            update(memoryview(np.ascontiguousarray(bounds - bounds[0])).cast("B"))
+            update(memoryview(data)[bounds[0] : bounds[-1]])
+        else:
+            update(memoryview(column.to_numpy(zero_copy_only=False)).cast("B"))
 
 
 def deep_size(value: Any) -> int:
@@ -58,6 +103,10 @@ def deep_size(value: Any) -> int:
     libraries view a buffer instead, so the data is added explicitly to make all loaders
     comparable.  Shared objects (interned strings, small ints) are counted once.
     """
+    if _is_data_frame(value):  # its columns' arrow buffers, index included
+        return int(value.memory_usage(deep=True, index=True).sum())
+    if _is_arrow_table(value):
+        return int(value.nbytes)
     seen: set[int] = set()
     total = 0
     stack = [value]

@@ -32,6 +32,9 @@ DISTRIBUTIONS = (
     "zstandard",
     "python-lzo",
     "matplotlib",
+    "blosc2",
+    "pandas",
+    "pyarrow",
 )
 
 

@@ -54,6 +54,7 @@ def write_all(data: dict[str, Any], folder: Path) -> list[Path]:
             full_size=full_size,
         ),
         _sweep(sweep, folder / "bench-sweep.png", data["config"]["sample_mb"]),
+        _shuffle(main, folder / "bench-shuffle.png"),
     ]
 
 
@@ -135,6 +136,44 @@ def _sweep(results: list[dict[str, Any]], path: Path, size_mb: float) -> Path:
     for axis, (dataset, group) in zip(axes[0], grouped.items(), strict=False):
         _sweep_panel(axis, group)
         axis.set_title(f"{dataset} ({size_mb:g} MiB sample)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+#: The datasets of the shuffle plot, and what it shows of them: compressed strategies only.
+SHUFFLE_PLOT_DATASETS = ("normal", "images")
+
+
+def _shuffle(results: list[dict[str, Any]], path: Path) -> Path:
+    """Ratio against dump speed of every compressed strategy on the numeric datasets: where
+    shuffling moves a codec (brinery's variants are labelled), next to blosc2 and joblib."""
+    grouped = {
+        dataset: [r for r in group if r["spec"].get("codec") is not None]
+        for dataset, group in _by_dataset(results).items()
+        if dataset in SHUFFLE_PLOT_DATASETS
+    }
+    figure, axes = plt.subplots(
+        1, max(1, len(grouped)), figsize=(6.5 * max(1, len(grouped)), 4.8), squeeze=False
+    )
+    for axis, (dataset, group) in zip(axes[0], grouped.items(), strict=False):
+        for result in group:
+            spec = result["spec"]
+            # squares: blosc2; dots: brinery shuffling explicitly; crosses: everything else
+            marker = "s" if spec["library"] == "blosc2" else "o" if spec.get("shuffle") else "x"
+            x = result["stats"]["dump_mib_s"]["median"]
+            y = result["stats"]["ratio"]["median"]
+            axis.scatter([x], [y], marker=marker, s=28, label=result["strategy"])
+        axis.set_xscale("log")
+        axis.set_title(dataset)
+        axis.legend(fontsize=7, loc="best")  # the points cluster: a legend, not labels
+        axis.set_xlabel("dump speed, MiB/s of in-memory data (log scale)")
+        axis.set_ylabel("compression ratio (in-memory size / file size)")
+        axis.grid(alpha=0.3)
+    if not grouped:
+        axes[0][0].text(0.5, 0.5, "no numeric dataset measured", ha="center", va="center")
+        axes[0][0].set_axis_off()
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .datasets import DATASETS
+from .probes import CEILING_CODECS
 from .stats import MIB, median
 from .targets import DEFINITIONS
 
@@ -23,9 +24,16 @@ PLOTS = {
     "bench-time.png": "Dump and load time per strategy (median, whiskers: min-max; log scale)",
     "bench-memory.png": "Peak memory per strategy: dump above baseline, load above object size",
     "bench-sweep.png": "Level sweep: compression ratio against dump speed, per brinery codec",
+    "bench-shuffle.png": "Compression ratio against dump speed on the numeric datasets, with and "
+    "without shuffle (brinery zstd-3 variants, lz4, zlib, blosc2)",
 }
 #: Reference strategies of the "x faster than" columns, per column title.
-REFERENCES = {"pickle": ("pickle",), "joblib": ("joblib",), "numpy": ("numpy.save", "numpy.savez")}
+REFERENCES = {
+    "pickle": ("pickle",),
+    "joblib": ("joblib",),
+    "numpy": ("numpy.save", "numpy.savez"),
+    "blosc2": ("blosc2 zstd-3 shuffle",),
+}
 
 
 def standalone(data: dict[str, Any]) -> str:
@@ -40,6 +48,13 @@ def fragment(data: dict[str, Any], level: int) -> str:
     for dataset in _datasets(data["results"], "main"):
         parts.append(f"{heading} Dataset `{dataset}`: {DATASETS[dataset].title}\n")
         parts.append(_dataset_table(data["results"], dataset, data["config"]["size_mb"]))
+    probes = [probe for probe in data.get("probes", []) if probe.get("stats")]
+    if any(probe["kind"] == "ceiling" for probe in probes):
+        parts.append(f"{heading} Codec ceilings\n")
+        parts.append(_ceiling_table(probes, data))
+    if any(probe["kind"] == "import" for probe in probes):
+        parts.append(f"{heading} Import time\n")
+        parts.append(_import_table(probes))
     sweep = _datasets(data["results"], "sweep")
     if sweep:
         parts.append(f"{heading} Level sweep ({data['config']['sample_mb']:g} MiB samples)\n")
@@ -84,7 +99,9 @@ def _summary(data: dict[str, Any]) -> str:
         f"{versions.get('numpy')}, joblib {versions.get('joblib')}, brinery "
         f"{versions.get('brinery')} at {str(git.get('commit'))[:10]}{source}, lz4 "
         f"{versions.get('lz4')}, zstandard {versions.get('zstandard')}, python-lzo "
-        f"{versions.get('python-lzo')}, zlib {machine['zlib_runtime']}.",
+        f"{versions.get('python-lzo')}, zlib {machine['zlib_runtime']}, blosc2 "
+        f"{versions.get('blosc2')}, pandas {versions.get('pandas')}, pyarrow "
+        f"{versions.get('pyarrow')}.",
     ]
     averages = [
         run["metrics"][key]
@@ -108,6 +125,8 @@ def _summary(data: dict[str, Any]) -> str:
             f"Measured on a {config['sample_mb']:g} MiB sample instead (too slow for the full "
             f"size): {', '.join(names)}; their speed ratios are throughput ratios.",
         ]
+    if data.get("skipped"):
+        lines += ["", "Not measured on this machine: " + "; ".join(data["skipped"]) + "."]
     if data.get("warnings"):
         lines += ["", *(f"**Warning:** {warning}" for warning in data["warnings"])]
     return "\n".join(lines) + "\n"
@@ -227,12 +246,103 @@ def _sweep_table(results: list[dict[str, Any]], dataset: str) -> str:
     return f"Dataset `{dataset}`:\n\n{_table(header, rows)}"
 
 
+def _ceiling_table(probes: list[dict[str, Any]], data: dict[str, Any]) -> str:
+    """Per dataset and codec: single-thread speed, the ceiling, and brinery's dump against it."""
+    cpus = data["machine"]["cpus_usable"]
+    levels = {
+        name: codec["default_level"]
+        for name, codec in data["machine"].get("brinery_compressors", {}).items()
+    }
+    results = {
+        (r["dataset"], r["strategy"]): r
+        for r in data["results"]
+        if r["kind"] == "main" and r.get("stats")
+    }
+    header = (
+        "dataset",
+        "codec",
+        "stream MiB",
+        "ratio",
+        "1 thread MiB/s",
+        f"ceiling s ({cpus} cores)",
+        "brinery dump s",
+        "x ceiling",
+    )
+    rows = []
+    for probe in probes:
+        if probe["kind"] != "ceiling":
+            continue
+        stats = probe["stats"]
+        for codec in CEILING_CODECS:
+            if f"{codec}_s" not in stats:
+                continue
+            ceiling = stats[f"{codec}_s"]["median"] / cpus
+            name = f"brinery {codec}-{levels.get(codec)}"
+            mine = results.get((probe["dataset"], f"{name} nd"))
+            label = f"{name} nd"
+            if mine is None:  # no durable=False dump of this codec: the durable one, said so
+                mine, label = results.get((probe["dataset"], name)), f"{name} (durable)"
+            seconds = None if mine is None else median(mine, "dump_call_s")
+            rows.append(
+                (
+                    f"`{probe['dataset']}`",
+                    f"{codec}-{levels.get(codec)}",
+                    f"{stats['stream_bytes']['median'] / MIB:.1f}",
+                    f"{stats[f'{codec}_ratio']['median']:.2f}",
+                    f"{stats[f'{codec}_mib_s']['median']:.0f}",
+                    f"{ceiling:.3g}",
+                    "-" if seconds is None else f"{seconds:.3g} ({label})",
+                    "-" if seconds is None else f"{seconds / ceiling:.2f}",
+                )
+            )
+    return (
+        "The codec alone, on one thread, compressing the dataset's uncompressed brinery stream "
+        "in brinery's frames (best of two passes); the ceiling is that time / the cores. "
+        "brinery's dump is the call time of its `durable=False` dump.\n\n"
+        + _table(header, rows, "llrrrrrr")
+    )
+
+
+def _import_table(probes: list[dict[str, Any]]) -> str:
+    stats = next(probe["stats"] for probe in probes if probe["kind"] == "import")
+    rows = [
+        (
+            f"`import {name}` (numpy already imported)",
+            _spread_ms(stats[f"{name}_import_s"]),
+            f"{stats[f'{name}_modules']['median']:.0f}",
+        )
+        for name in ("brinery", "joblib")
+    ]
+    rows.append(
+        (
+            "first `brinery.dump` of a tiny object to `.zst` (plugins load)",
+            _spread_ms(stats["first_zst_dump_s"]),
+            "",
+        )
+    )
+    return (
+        "Fresh interpreters; each figure the median over the runs of the median of several "
+        "interpreters (min-max over the runs).\n\n" + _table(("what", "ms", "new modules"), rows)
+    )
+
+
+def _spread_ms(stats: dict[str, float]) -> str:
+    return f"{stats['median'] * 1000:.0f} ({stats['min'] * 1000:.0f}-{stats['max'] * 1000:.0f})"
+
+
 #: The notes under the tables: what each column means and how it was measured.
 LEGEND = (
     "Figures are medians over the runs; `dump s` and `load s` show (min-max).",
     "`dump s`: the library call plus an `fsync` of the file, so every library is timed to the "
     "same point (brinery fsyncs inside `dump`, the others do not); `dump s no fsync` is the call "
-    "alone (brinery's still includes its own fsync).",
+    "alone (brinery's still includes its own fsync, except with `durable=False`).",
+    "`nd`: brinery with `durable=False` (atomic replace, no fsync): its `dump s no fsync` is "
+    "what a user waits for when the file may stay in the page cache, the figure the raw-array, "
+    "pickle and ceiling targets compare.",
+    '`shuffle`, `bitshuffle`, `no-shuffle`, `shuffle-auto`: brinery\'s `shuffle=True`, `"bit"`, '
+    '`False`, `"auto"`; plain `brinery zstd-3` is brinery\'s default. `blosc2 zstd-3 shuffle`: '
+    "`blosc2.save_array` with zstd at clevel 3 and the SHUFFLE filter (blosc2's own threads), "
+    "read back with `blosc2.load_array`.",
     "`load s`: the file was just written, so it is read from the page cache (caches are not "
     "dropped between dump and load).",
     "`ratio`: the object's in-memory size / file size. MiB/s: in-memory size / time.",

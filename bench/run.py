@@ -11,6 +11,7 @@ Performance targets are reported, never turned into an exit status.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import datetime
 import json
 import os
@@ -20,13 +21,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import check, machine, plots, report
+from . import check, machine, plots, probes, report
 from .datasets import DATASETS
-from .stats import run_metrics, summarize
+from .stats import run_metrics, summarize, summarize_probe
 from .strategies import SLOW_CODECS, Strategy, main_strategies, sweep_strategies
 from .targets import evaluate
 
@@ -35,6 +37,9 @@ RESULTS_JSON = "bench-results.json"
 RESULTS_MD = "bench-results.md"
 EMBED_IN = "performance.md"
 DEFAULT_SAMPLE_MB = 64.0
+#: Fresh interpreters per import-time figure and run (the median counts); ``--smoke``: 3.
+IMPORT_REPEATS = 7
+SMOKE_IMPORT_REPEATS = 3
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,15 @@ class Job:
     dataset: str
     size_mb: float
     strategy: Strategy
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A measurement that is not a dump and a load (:mod:`bench.probes`), ``runs`` times."""
+
+    kind: str  # "ceiling" (per dataset) or "import"
+    dataset: str | None
+    size_mb: float
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -101,6 +115,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "OUT/bench-results.json",
     )
     parser.add_argument(
+        "--no-probes",
+        action="store_true",
+        help="skip the codec-ceiling and import-time measurements",
+    )
+    parser.add_argument(
+        "--import-repeats",
+        type=int,
+        default=None,
+        help=f"fresh interpreters per import-time figure and run ({IMPORT_REPEATS}; "
+        f"{SMOKE_IMPORT_REPEATS} with --smoke)",
+    )
+    parser.add_argument(
+        "--parallel",
+        type=int,
+        default=None,
+        help="measurements run at once (1; 2 with --smoke, whose timings are not judged: never "
+        "for figures anyone reads)",
+    )
+    parser.add_argument(
         "--timeout", type=float, default=3600.0, help="seconds per worker process (3600)"
     )
     parser.add_argument(
@@ -113,12 +146,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.runs < 1 or args.size_mb <= 0:
         parser.error("--runs must be >= 1 and --size-mb > 0")
     args.sample_mb = min(args.sample_mb, args.size_mb)
+    if args.parallel is None:
+        args.parallel = 2 if args.smoke else 1
+    if args.import_repeats is None:
+        args.import_repeats = SMOKE_IMPORT_REPEATS if args.smoke else IMPORT_REPEATS
     args.slow_codecs = [codec for codec in args.slow_codecs.split(",") if codec]
     return args
 
 
-def plan(args: argparse.Namespace) -> list[Job]:
-    """Every (dataset, strategy) of the main comparison, then those of the level sweep."""
+def plan(args: argparse.Namespace) -> tuple[list[Job], list[Probe], list[str]]:
+    """Every (dataset, strategy) of the main comparison, then those of the level sweep; the
+    probes; and a note for each dataset or strategy this machine cannot run (a library missing,
+    or a brinery without an argument yet), which is skipped rather than failed."""
     import brinery
 
     compressors = brinery.compressors()
@@ -133,25 +172,59 @@ def plan(args: argparse.Namespace) -> list[Job]:
         slow = strategy.library == "brinery" and strategy.codec in args.slow_codecs
         return args.sample_mb if slow else args.size_mb
 
+    skipped: list[str] = []
+    datasets = []
+    for dataset in dict.fromkeys([*args.datasets, *args.sweep_datasets]):
+        reason = DATASETS[dataset].missing()
+        if reason is None:
+            datasets.append(dataset)
+        else:
+            skipped.append(f"dataset {dataset}: {reason}")
+    strategies = []
+    for strategy in main_strategies(defaults):
+        reason = strategy.missing() if wanted(strategy) else None
+        if reason is None:
+            strategies.append(strategy)
+        else:
+            skipped.append(f"{strategy.name}: {reason}")
     jobs = [
         Job("main", dataset, size(strategy), strategy)
         for dataset in args.datasets
-        for strategy in main_strategies(defaults)
+        if dataset in datasets
+        for strategy in strategies
         if strategy.applies_to(dataset) and wanted(strategy)
     ]
     jobs += [
         Job("sweep", dataset, args.sample_mb, strategy)
         for dataset in args.sweep_datasets
+        if dataset in datasets
         for strategy in sweep_strategies(levels, defaults)
         if wanted(strategy)
     ]
-    return jobs
+    planned = [probe for probe in _probes(args, jobs) if not args.no_probes]
+    return jobs, planned, skipped
+
+
+def _probes(args: argparse.Namespace, jobs: list[Job]) -> list[Probe]:
+    """The import-time probe, and a codec ceiling for each dataset with a ``durable=False``
+    compressed brinery dump to compare with it."""
+    ceilings = dict.fromkeys(
+        job.dataset
+        for job in jobs
+        if job.kind == "main" and job.strategy.durable is False and job.strategy.compressed
+    )
+    return [
+        *(Probe("ceiling", dataset, args.size_mb) for dataset in ceilings),
+        Probe("import", None, 0.0),
+    ]
 
 
 def measure(job: Job, folder: Path, timeout: float) -> dict[str, Any]:
-    """One run: dump in one fresh process, load in another, compare digests, delete the file."""
+    """One run: dump in one fresh process, load in another, compare digests, delete the file
+    (in a folder of its own, removed with whatever a failed dump left behind)."""
     slug = re.sub(r"[^A-Za-z0-9.-]+", "_", job.strategy.name)
-    path = folder / f"{job.dataset}-{slug}{job.strategy.suffix}"
+    own = Path(tempfile.mkdtemp(prefix="m-", dir=folder))
+    path = own / f"{job.dataset}-{slug}{job.strategy.suffix}"
     record: dict[str, Any] = {"dump": None, "load": None, "metrics": None, "valid": False}
     try:
         record["dump"] = _worker("dump", job, path, timeout)
@@ -163,8 +236,7 @@ def measure(job: Job, folder: Path, timeout: float) -> dict[str, Any]:
     except WorkerError as error:
         record["error"] = str(error)
     finally:
-        for leftover in folder.iterdir():  # the file, and anything a failed dump left behind
-            leftover.unlink()
+        shutil.rmtree(own, ignore_errors=True)
     return record
 
 
@@ -180,6 +252,11 @@ def _worker(phase: str, job: Job, path: Path, timeout: float) -> dict[str, Any]:
         "--strategy", json.dumps(job.strategy.to_json()),
         "--path", str(path),
     ]  # fmt: skip
+    return _run_json(command, phase, timeout)
+
+
+def _run_json(command: list[str], phase: str, timeout: float) -> dict[str, Any]:
+    """Run a worker; its last line of output is its JSON result."""
     try:
         completed = subprocess.run(
             command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
@@ -196,32 +273,115 @@ def _worker(phase: str, job: Job, path: Path, timeout: float) -> dict[str, Any]:
         raise WorkerError(f"{phase} printed no JSON result: {lines[-1][:200]!r}") from None
 
 
-def run_all(jobs: list[Job], runs: int, folder: Path, timeout: float) -> list[dict[str, Any]]:
-    """Measure every job ``runs`` times, interleaved; progress goes to stderr.
+def measure_probe(probe: Probe, folder: Path, timeout: float, repeats: int) -> dict[str, Any]:
+    """One run of a probe: a ceiling in a fresh worker, or the import-time interpreters."""
+    record: dict[str, Any] = {"figures": None}
+    own = Path(tempfile.mkdtemp(prefix="p-", dir=folder))
+    try:
+        if probe.kind == "import":
+            record["figures"] = probes.import_times(own, repeats, timeout)
+        else:
+            command = [
+                sys.executable, "-m", "bench.probes", probe.kind,
+                "--dataset", str(probe.dataset), "--size-mb", repr(probe.size_mb),
+            ]  # fmt: skip
+            record["figures"] = _run_json(command, probe.kind, timeout)
+    except (WorkerError, RuntimeError, subprocess.TimeoutExpired, ValueError) as error:
+        record["error"] = str(error)
+    finally:
+        shutil.rmtree(own, ignore_errors=True)
+    return record
+
+
+def run_all(
+    jobs: list[Job],
+    runs: int,
+    folder: Path,
+    timeout: float,
+    planned: Sequence[Probe] = (),
+    repeats: int = IMPORT_REPEATS,
+    parallel: int = 1,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Measure every job and probe ``runs`` times, interleaved; progress goes to stderr.
 
     A measurement the sweep shares with the main comparison (same dataset, size and strategy,
-    e.g. a slow codec at its default level) is made once and reported in both.
+    e.g. a slow codec at its default level) is made once and reported in both.  ``parallel``
+    above 1 runs that many measurements at once: only for ``--smoke``, whose timings are not
+    judged (memory figures stay per process, so they hold).
     """
     unique = list(dict.fromkeys(_measurement(job) for job in jobs))
     records: dict[Job, list[dict[str, Any]]] = {job: [] for job in unique}
-    total = len(unique) * runs
+    probe_records: dict[Probe, list[dict[str, Any]]] = {probe: [] for probe in planned}
+    total = (len(unique) + len(planned)) * runs
     started = time.monotonic()
     done = 0
-    for run in range(runs):
-        for job in unique:
-            record = measure(job, folder, timeout)
-            records[job].append(record)
-            done += 1
-            elapsed = time.monotonic() - started
-            remaining = elapsed / done * (total - done)
-            print(
-                f"[{done}/{total} {elapsed / 60:.1f} min, ~{remaining / 60:.1f} left] "
-                f"run {run + 1} {job.dataset} {job.size_mb:g} MiB {job.strategy.name}: "
-                f"{_brief(record)}",
-                file=sys.stderr,
-                flush=True,
-            )
-    return [_result(job, records[_measurement(job)]) for job in jobs]
+
+    def progress(run: int, what: str, brief: str) -> None:
+        nonlocal done
+        done += 1
+        elapsed = time.monotonic() - started
+        remaining = elapsed / done * (total - done)
+        print(
+            f"[{done}/{total} {elapsed / 60:.1f} min, ~{remaining / 60:.1f} left] "
+            f"run {run + 1} {what}: {brief}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def one_job(run: int, job: Job) -> None:
+        record = measure(job, folder, timeout)
+        records[job].append(record)
+        progress(run, f"{job.dataset} {job.size_mb:g} MiB {job.strategy.name}", _brief(record))
+
+    def one_probe(run: int, probe: Probe) -> None:
+        record = measure_probe(probe, folder, timeout, repeats)
+        probe_records[probe].append(record)
+        progress(run, _probe_name(probe), _probe_brief(record))
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+        for run in range(runs):
+            tasks = [pool.submit(one_job, run, job) for job in unique]
+            tasks += [pool.submit(one_probe, run, probe) for probe in planned]
+            for task in tasks:
+                task.result()  # a run ends before the next starts, and errors surface here
+    results = [_result(job, records[_measurement(job)]) for job in jobs]
+    return results, [_probe_result(probe, probe_records[probe]) for probe in planned]
+
+
+def _probe_name(probe: Probe) -> str:
+    if probe.kind == "import":
+        return "import time"
+    return f"{probe.dataset} {probe.size_mb:g} MiB codec ceiling"
+
+
+def _probe_brief(record: dict[str, Any]) -> str:
+    figures = record["figures"]
+    if figures is None:
+        return "FAILED " + record.get("error", "")
+    if figures["phase"] == "import":
+        return (
+            f"import brinery {figures['brinery_import_s'] * 1000:.0f} ms, joblib "
+            f"{figures['joblib_import_s'] * 1000:.0f} ms, first .zst dump "
+            f"{figures['first_zst_dump_s'] * 1000:.0f} ms"
+        )
+    return ", ".join(
+        f"{codec} {figures[f'{codec}_mib_s']:.0f} MiB/s"
+        for codec in probes.CEILING_CODECS
+        if f"{codec}_mib_s" in figures
+    )
+
+
+def _probe_result(probe: Probe, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    errors = [run["error"] for run in runs if run.get("error")]
+    return {
+        "kind": probe.kind,
+        "dataset": probe.dataset,
+        "size_mb": probe.size_mb,
+        "runs": runs,
+        "stats": summarize_probe(runs),
+        "valid": not errors,
+        "errors": errors,
+    }
 
 
 def _measurement(job: Job) -> Job:
@@ -283,7 +443,10 @@ def print_targets(checks: list[dict[str, Any]], *, judged: bool = True) -> None:
 def rerender(out: Path) -> int:
     """Rewrite the targets, markdown and plots of an earlier run from its JSON."""
     data = json.loads((out / RESULTS_JSON).read_text())
-    data["targets"] = [c.to_json() for c in _evaluate(data["results"], data["machine"])]
+    data.setdefault("probes", [])
+    data.setdefault("skipped", [])
+    checks = _evaluate(data["results"], data["machine"], data["probes"])
+    data["targets"] = [c.to_json() for c in checks]
     write_outputs(data, out)
     print_targets(data["targets"])
     problems = check.validate(out)
@@ -297,7 +460,9 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out.resolve()
     if args.rerender:
         return rerender(out)
-    jobs = plan(args)
+    jobs, planned, skipped = plan(args)
+    for note in skipped:
+        print(f"skipped: {note}", file=sys.stderr)
     base = args.workdir.resolve() if args.workdir else None
     if base is not None:
         base.mkdir(parents=True, exist_ok=True)
@@ -306,12 +471,18 @@ def main(argv: list[str] | None = None) -> int:
     created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     try:
         description = machine.describe(folder)
-        print(f"{len(jobs)} measurements x {args.runs} runs, files in {folder}", file=sys.stderr)
-        results = run_all(jobs, args.runs, folder, args.timeout)
+        print(
+            f"{len(jobs)} measurements and {len(planned)} probes x {args.runs} runs, files in "
+            f"{folder}",
+            file=sys.stderr,
+        )
+        results, probe_results = run_all(
+            jobs, args.runs, folder, args.timeout, planned, args.import_repeats, args.parallel
+        )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    warnings = _warnings(results, description)
-    checks = [c.to_json() for c in _evaluate(results, description)]
+    warnings = _warnings(results, description, probe_results)
+    checks = [c.to_json() for c in _evaluate(results, description, probe_results)]
     data = {
         "schema": 1,
         "created": created,
@@ -325,6 +496,9 @@ def main(argv: list[str] | None = None) -> int:
             "datasets": args.datasets,
             "sweep_datasets": args.sweep_datasets,
             "only": args.only,
+            "probes": not args.no_probes,
+            "import_repeats": args.import_repeats,
+            "parallel": args.parallel,
             "environment": {
                 key: value
                 for key, value in os.environ.items()
@@ -333,8 +507,10 @@ def main(argv: list[str] | None = None) -> int:
         },
         "machine": description,
         "warnings": warnings,
+        "skipped": skipped,
         "targets": checks,
         "results": results,
+        "probes": probe_results,
     }
     write_outputs(data, out)
     print_targets(checks, judged=not args.smoke)
@@ -348,28 +524,43 @@ def main(argv: list[str] | None = None) -> int:
             f"{'; '.join(result['errors'])}",
             file=sys.stderr,
         )
+    failed_probes = [p for p in probe_results if not p["valid"]]
+    for probe in failed_probes:
+        print(
+            f"FAILED {probe['kind']} {probe['dataset']}: {'; '.join(probe['errors'])}",
+            file=sys.stderr,
+        )
     print(
         f"\nwrote {out / RESULTS_JSON}, {out / RESULTS_MD}, {out / 'img'} "
         f"in {data['duration_s'] / 60:.1f} min"
     )
-    return 1 if failed or problems else 0
+    return 1 if failed or failed_probes or problems else 0
 
 
-def _evaluate(results: list[dict[str, Any]], description: dict[str, Any]) -> list[Any]:
+def _evaluate(
+    results: list[dict[str, Any]], description: dict[str, Any], probe_results: list[dict[str, Any]]
+) -> list[Any]:
     """The target checks, with the codec defaults and CPU count the run itself recorded."""
     defaults = {
         name: codec["default_level"] for name, codec in description["brinery_compressors"].items()
     }
-    return evaluate(results, description["cpus_usable"], defaults)
+    return evaluate(results, description["cpus_usable"], defaults, probe_results)
 
 
-def _warnings(results: list[dict[str, Any]], description: dict[str, Any]) -> list[str]:
+def _warnings(
+    results: list[dict[str, Any]], description: dict[str, Any], probe_results: list[dict[str, Any]]
+) -> list[str]:
     warnings = []
     if machine.source_digest() != description["brinery_source_digest"]:
         warnings.append(
             "brinery's source files changed during the run: the measurements may mix versions."
         )
     invalid = [f"{r['dataset']} {r['strategy']}" for r in results if not r["valid"]]
+    invalid += [
+        f"{probe['kind']} {probe['dataset'] or ''}".strip()
+        for probe in probe_results
+        if not probe["valid"]
+    ]
     if invalid:
         warnings.append("failed or invalid measurements: " + ", ".join(invalid))
     return warnings

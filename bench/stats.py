@@ -77,3 +77,25 @@ def median(result: dict[str, Any] | None, metric: str) -> float | None:
     if not result or not result.get("stats"):
         return None
     return result["stats"][metric]["median"]
+
+
+def summarize_probe(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """The same summary for a probe's runs: every number its runs all reported."""
+    measured = [run["figures"] for run in runs if run.get("figures")]
+    if not measured:
+        return {}
+    names = [
+        name
+        for name, value in measured[0].items()
+        if isinstance(value, (int, float)) and not isinstance(value, bool)
+        and all(isinstance(figures.get(name), (int, float)) for figures in measured)
+    ]  # fmt: skip
+    return {
+        name: {
+            "median": statistics.median(values),
+            "min": min(values),
+            "max": max(values),
+        }
+        for name in names
+        for values in [[figures[name] for figures in measured]]
+    }

@@ -55,8 +55,9 @@ def test_info_describes_a_file(model: Path, dumps: Any) -> None:
         f"  stream: {stream:,} bytes uncompressed ({stream / size:.2f}x), checked by the codec's "
         "checks",
         "  arrays: 2, 720,020 bytes",
-        "    float64 (<f8)            (300, 300)           C          720,000 bytes  record"
-        '         ["weights"]',
+        # (a compressed file's arrays of numbers are byte-shuffled: shuffle="auto")
+        "    float64 (<f8)            (300, 300)           C          720,000 bytes  "
+        'byte-shuffled  ["weights"]',
         "    int32 (>i4)              (5,)                 C               20 bytes  in the pickle"
         '  ["bias"]',
         "  imports beyond plain data (trusted=[...] to load them safely): "

@@ -148,7 +148,7 @@ def test_newer_major_version_asks_to_upgrade(codec_or_none):
     assert isinstance(raised.value, brinery.UnknownFormatError)
 
 
-@pytest.mark.parametrize(("flags", "reserved"), [(4, 0), (0x8000, 0), (0, 7)])
+@pytest.mark.parametrize(("flags", "reserved"), [(8, 0), (0x8000, 0), (0, 7)])
 def test_unknown_header_features_ask_to_upgrade(flags, reserved):
     """Unknown stream flags (or reserved bits) mean a feature this version lacks."""
     data = _stream((END_RECORD, b""), flags=flags, reserved=reserved)

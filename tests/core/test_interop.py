@@ -52,17 +52,26 @@ def big_value() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def plain_stream(big_value: dict[str, Any]) -> Callable[[str], bytes]:
     """``plain_stream(codec)``: the uncompressed stream inside ``codec``'s files of
-    ``big_value`` (deterministic): with brinery's checksums unless the codec checks its data."""
+    ``big_value`` (deterministic): with brinery's checksums unless the codec checks its data, and
+    saying it may hold shuffled records, as every compressed stream does by default."""
     streams = {
-        checksums: _dump_bytes(big_value, False, threads=1, checksums=checksums)
+        checksums: _dump_bytes(big_value, False, threads=1, checksums=checksums, shuffle="byte")
         for checksums in (False, True)
     }
     return lambda codec: streams[not brinery.compressors()[codec].checks_integrity]
 
 
-def _dump_bytes(value: Any, compress: Any, threads: int, checksums: bool | None = None) -> bytes:
+def _dump_bytes(
+    value: Any,
+    compress: Any,
+    threads: int,
+    checksums: bool | None = None,
+    shuffle: bool | str = "auto",
+) -> bytes:
     buffer = io.BytesIO()
-    brinery.dump(value, buffer, compress=compress, threads=threads, checksums=checksums)
+    brinery.dump(
+        value, buffer, compress=compress, threads=threads, checksums=checksums, shuffle=shuffle
+    )
     return buffer.getvalue()
 
 

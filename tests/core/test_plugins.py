@@ -298,6 +298,79 @@ def test_two_plugins_with_the_same_entry_point_name(site, fresh_host):
     assert len({"fakez", "second"} & names) == 1
 
 
+# -- loading the plugins only when the built-in compressors cannot answer -------------------------
+
+
+def test_plugins_load_when_the_builtins_cannot_answer(site, fresh_host, tmp_path, assert_same):
+    """A ``.pkl`` path, a built-in chosen by extension or ``name:level``, and files those write,
+    need no plugin; a plugin's extension loads them, and so does its magic number on load."""
+    module = site.add("brinery-fakez", GOOD_PLUGIN, entry_point="fakez")
+    host = fresh_host("brinery-fakez")
+    value = {"data": list(range(100))}
+    for name, compress in [("a.pkl", None), ("a.pkl.gz", None), ("a.bin", "bz2:9")]:
+        path = tmp_path / name
+        brinery.dump(value, path, **({"compress": compress} if compress else {}))
+        assert_same(brinery.load(path), value)
+    assert not host.loaded
+    assert module not in sys.modules
+
+    brinery.dump(value, tmp_path / "a.fkz")
+    assert host.loaded
+    assert sys.modules[module].CALLS == 1
+
+    renamed = (tmp_path / "a.fkz").rename(tmp_path / "fkz.pkl")
+    again = fresh_host("brinery-fakez")
+    assert_same(brinery.load(renamed), value)  # the magic number asks for the plugin
+    assert again.loaded
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            "fake.name = 'gzip'\n    register(fake, force=True)",
+            r"cannot register compressor 'gzip': a plugin cannot replace a built-in compressor, "
+            r"even with force=True \(the name 'gzip' is taken\)",
+        ),
+        (
+            "fake.magic = b'BZh9'\n    register(fake, force=True)",
+            r"cannot register compressor 'fakez': a plugin cannot replace a built-in compressor, "
+            r"even with force=True \(the magic number 42 5a 68 39 overlaps 'bz2''s 42 5a 68\)",
+        ),
+        (
+            "fake.extensions = ('.tar.gz',)\n    register(fake)",
+            r"cannot register compressor 'fakez': a plugin's extension cannot end with '\.gz' "
+            r"\('\.tar\.gz' does\), which means a built-in's files before the plugins load",
+        ),
+        (
+            "fake.extensions = ('.pkl',)\n    register(fake)",
+            r"cannot register compressor 'fakez': a plugin's extension cannot end with '\.pkl' "
+            r"\('\.pkl' does\), which means no compression before the plugins load",
+        ),
+        (
+            "fake.name = 'fakez:fast'\n    register(fake)",
+            r"cannot register compressor 'fakez:fast': a plugin's compressor name cannot hold "
+            r"':' \(compress='name:level' reads what follows it as a level\)",
+        ),
+    ],
+    ids=["force-over-a-name", "force-over-a-magic", "builtin-ending", "pkl", "colon"],
+)
+def test_a_plugin_cannot_change_what_the_builtins_answer(change, message, site, fresh_host):
+    """What the built-ins answer before the plugins load must stay the answer after: a plugin
+    that would change it is refused, with a warning, and the built-ins stay as they were."""
+    hook = f"    fake = FakeZ()\n    {change}"
+    site.add("brinery-over", GOOD_PLUGIN.replace("    register(FakeZ())", hook))
+    host = fresh_host("brinery-over")
+    builtins = host.builtins().snapshot()
+    with pytest.warns(
+        brinery.PluginWarning,
+        match=r"brinery plugin 'brinery-over' \(brinery-over\) failed to register its "
+        rf"compressors: RegistrationError: {message}$",
+    ):
+        host.ensure_loaded()
+    assert brinery.compressors() == builtins
+
+
 # -- the command line ------------------------------------------------------------------------------
 
 HEADER = ["plugin", "distribution", "version", "hooks", "compressors"]

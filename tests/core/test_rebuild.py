@@ -146,5 +146,7 @@ class _OneRecord:
     def __init__(self, memory: np.ndarray) -> None:
         self._memory = memory
 
-    def take_memory(self, kind: int, writeable: bool = True) -> np.ndarray:
+    def take_memory(
+        self, kind: int, writeable: bool = True, itemsize: int | None = None
+    ) -> np.ndarray:
         return self._memory

@@ -234,6 +234,20 @@ def test_codec_pieces_compressor(target, compress, pdeflate, tmp_path, assert_sa
     assert_same(brinery.load(renamed), VALUE)
 
 
+def test_code_may_give_uncompressed_pickles_extension_to_a_compressor(tmp_path, assert_same):
+    """Unlike a plugin's, a compressor registered by code may take ``.pkl``: the plugins are
+    loaded by then, and a ``.pkl`` path is looked up from then on."""
+
+    class PklDeflate(PrefixedDeflate):
+        extensions = (".pkl",)
+
+    brinery.register_compressor("pdeflate", PklDeflate())
+    path = tmp_path / "x.pkl"
+    brinery.dump([1, 2], path)
+    assert path.read_bytes().startswith(PD_MAGIC)
+    assert_same(brinery.load(path), [1, 2])
+
+
 def test_codec_pieces_compressor_frames_are_deterministic(pdeflate, dumps):
     """Frames compressed on 1 or 3 threads give the same bytes."""
     assert dumps(VALUE, compress="pdeflate", threads=1) == dumps(

@@ -6,7 +6,7 @@ every core if asked), and ``load(path)`` reads it straight back into the new arr
 
 from __future__ import annotations
 
-import importlib.metadata
+from typing import TYPE_CHECKING, Any
 
 from .api import dump, load, untrusted_types
 from .compressor import Compressor, StreamCompressor, StreamDecompressor
@@ -25,19 +25,45 @@ from .errors import (
     UntrustedTypesError,
 )
 from .framing import SKIPPABLE_FRAME_HINTS, FrameHint, FrameHints, Framing
-from .hookspecs import RegisterCompressor, hookimpl
 from .plugins import PluginWarning, registry
+
+if TYPE_CHECKING:
+    from .hookspecs import RegisterCompressor, hookimpl
+
+    __version__: str
+
+#: Names given on first access (:func:`__getattr__`): what only plugins and ``--version`` need
+#: would otherwise cost more to import than the rest of brinery.
+_LAZY = {"RegisterCompressor": "hookspecs", "hookimpl": "hookspecs"}
+
+
+def __getattr__(name: str) -> Any:
+    """``hookimpl`` and ``RegisterCompressor`` (pluggy's, for plugins), and ``__version__``
+    (importlib.metadata's), imported the first time they are asked for."""
+    if name == "__version__":
+        value: Any = _installed_version()
+    elif name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY, "__version__"})
 
 
 def _installed_version() -> str:
     """The installed distribution's version: core/pyproject.toml says it, once."""
+    import importlib.metadata
+
     try:
         return importlib.metadata.version("brinery")
     except importlib.metadata.PackageNotFoundError:  # the source tree on sys.path, not installed
         return "0+unknown"
-
-
-__version__ = _installed_version()
 
 
 def register_compressor(name: str, compressor: Compressor, force: bool = False) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Iterable, Iterator
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from . import remote
 from .arguments import (
@@ -19,6 +19,7 @@ from .arguments import (
     check_max_bytes,
     check_mmap_mode,
     checked_protocol,
+    checked_shuffle,
     checked_threads,
     resolve_compression,
 )
@@ -26,7 +27,6 @@ from .atomic import replacing
 from .byte_order import checked_choice
 from .format.copying import copy_records
 from .format.writer import StreamWriter
-from .inspection import Inspection
 from .pipeline import check_nothing_follows, opened_stream, write_stream, write_value
 from .progress import CountingWriter, Reporter, arrays_bytes, reporter
 from .python2 import DEFAULT_ENCODING, checked_encoding
@@ -34,6 +34,9 @@ from .safe_globals import parse_trusted
 from .streams.source import Source
 from .targets import FILE_BUFFER_BYTES, dump_target, read_source, size_of
 from .unpickling import Mode, Reading
+
+if TYPE_CHECKING:  # (brinery.inspection is imported by the calls that inspect)
+    from .inspection import Inspection
 
 
 def dump(
@@ -44,6 +47,7 @@ def dump(
     *,
     threads: int | None = None,
     checksums: bool | None = None,
+    shuffle: bool | str = "auto",
     progress: bool | Callable[[int, int | None], None] = False,
     storage_options: dict[str, Any] | None = None,
     durable: bool = True,
@@ -55,7 +59,13 @@ def dump(
     follows the path's extension (``.gz``, ``.xz``, ``.zst``...).  ``threads`` compress in
     parallel (default: every core).  ``checksums``: brinery's own checksum after every record
     (XXH3-64), by default only where the compressor has no strong check of its own (none, zlib,
-    lzma-alone); ``True`` adds them everywhere, ``False`` leaves them out.  ``progress``:
+    lzma-alone); ``True`` adds them everywhere, ``False`` leaves them out.  ``shuffle``: how
+    the memory of large arrays of numbers (ints, floats, complex, datetimes; items of 2 bytes
+    or more) is filtered before compression: ``"byte"`` (or ``True``) groups their bytes by
+    position, block by block, which compresses floats better (blosc's shuffle); ``"bit"``
+    groups their bits, slower; ``"auto"`` (the default) is ``"byte"`` when compressing and
+    nothing otherwise, so uncompressed files stay mappable; ``False``: never (then readers of
+    format 1.2 read the file too: shuffling is format 1.3's, docs/format.md).  ``progress``:
     ``True`` shows the bytes written (tqdm if installed, else a line on standard error), a
     callable is called with ``(done, total)``: ``total`` is ``None``, or for an uncompressed
     file the arrays' memory it will hold at least (dropped if ``done`` passes it).  Writing to
@@ -73,6 +83,7 @@ def dump(
     threads = checked_threads(threads)
     check_checksums(checksums)
     check_durable(durable)
+    shuffle_mode = checked_shuffle(shuffle)
     with dump_target(target, compress, options, durable=durable) as (
         file,
         compression,
@@ -80,7 +91,9 @@ def dump(
     ), _reporting(report):
         if report is not None and compression is None:  # the file is the stream: its arrays
             report.expect(arrays_bytes(value))
-        write_value(value, _counted(file, report), compression, protocol, threads, checksums)
+        write_value(
+            value, _counted(file, report), compression, protocol, threads, checksums, shuffle_mode
+        )
     return written
 
 
@@ -180,8 +193,11 @@ def convert(
 
     The records are copied as they are read, each checked (checksums, the codec's checks) on
     the way, into ``target``, written atomically; ``compress``, ``threads`` and ``checksums``
-    as for :func:`dump` (``compress`` follows ``target``'s extension when not given).
-    ``on_progress(done, total)`` is told how many bytes of ``source`` were read.
+    as for :func:`dump` (``compress`` follows ``target``'s extension when not given).  Shuffled
+    array records stay shuffled in a compressed ``target`` and are unshuffled in an
+    uncompressed one (which can then be mapped); records are never newly shuffled (the dtypes
+    are in the pickle, which is not read).  ``on_progress(done, total)`` is told how many bytes
+    of ``source`` were read.
     """
     threads = checked_threads(threads)
     check_checksums(checksums)
@@ -200,7 +216,14 @@ def convert(
             report()
 
         with replacing(target) as output:
-            write_stream(output, compression, threads, checksums, copy_into)
+            write_stream(
+                output,
+                compression,
+                threads,
+                checksums,
+                copy_into,
+                shuffles=compression is not None,
+            )
             check_nothing_follows(input_, os.fspath(source))
 
 

@@ -64,7 +64,7 @@ def _named(spec: str) -> Compression:
     """``"name"``, or ``"name:level"`` as the command line's ``--compress`` takes it (so that
     ``compress="zstd:9"`` works in Python too); a registered name holding a colon wins."""
     name, colon, level = spec.partition(":")
-    if not colon or spec in registry().snapshot():
+    if not colon or spec in registry():
         compressor = _by_name(spec)
         return Compression(compressor, compressor.default_level)
     compressor = _by_name(name)
@@ -117,6 +117,21 @@ def check_durable(durable: object) -> None:
 def check_checksums(checksums: object) -> None:
     if checksums is not None and not isinstance(checksums, bool):
         raise InvalidArgumentError(f"checksums must be True, False or None, not {checksums!r}")
+
+
+def checked_shuffle(shuffle: object) -> str | None:
+    """``dump(shuffle=)`` as ``"byte"``, ``"bit"``, ``"auto"``, or ``None`` for no shuffling
+    (``True`` is ``"byte"``)."""
+    if shuffle is False:
+        return None
+    if shuffle is True:
+        return "byte"
+    if type(shuffle) is str and shuffle in ("byte", "bit", "auto"):
+        return shuffle
+    raise InvalidArgumentError(
+        f"shuffle={shuffle!r} is not valid: use 'auto' (byte shuffle when compressing), True "
+        "or 'byte', 'bit', or False"
+    )
 
 
 def checked_threads(threads: int | None) -> int:

@@ -5,7 +5,8 @@ a dict, the dict becomes an object's state, and so on up to the object the pickl
 :class:`ArrayPaths` follows that as :class:`~brinery.scan.Scanner` reads: each time something
 that holds an array is put somewhere for the first time, it records one link, child to parent,
 with the step between them (``["key"]``, ``[3]``, ``.attr``).  At the end each array's path
-is read back up its links to the object the pickle returns.
+is read back up its links to the object the pickle returns.  Out-of-band buffers (another
+library's protocol 5 ``PickleBuffer``: pyarrow's) are followed the same way.
 
 The file decides what is linked, so the work is bounded: only what holds an array is linked
 (a container becomes "holding" when a holding child is linked into it), each child once (the
@@ -50,6 +51,7 @@ class ArrayPaths:
 
     def __init__(self) -> None:
         self._arrays: list[tuple[int, Any]] = []  # (index in the scanner's list, its symbol)
+        self._buffers: list[tuple[int, Any]] = []  # the same for out-of-band buffers
         self._depths: dict[int, int] = {}  # id of what holds arrays -> links down to one
         self._links: dict[int, _Link] = {}  # id of a child -> its link to its parent
         self._states: dict[int, Any] = {}  # id of a dict that is an object's state -> it
@@ -58,6 +60,13 @@ class ArrayPaths:
     def array(self, symbol: Any, index: int) -> None:
         """``symbol`` is the array the scanner listed at ``index``."""
         self._arrays.append((index, symbol))
+        self._depths[id(symbol)] = 0
+
+    def buffer(self, symbol: Any, index: int) -> None:
+        """``symbol`` is the out-of-band buffer (``NEXT_BUFFER``) the scanner listed at
+        ``index``: a protocol 5 ``PickleBuffer`` of another library's object (pyarrow's), which
+        is linked up to the object as an array is."""
+        self._buffers.append((index, symbol))
         self._depths[id(symbol)] = 0
 
     def item(self, child: Any, parent: Any, key: Any) -> None:
@@ -99,6 +108,10 @@ class ArrayPaths:
     def paths(self, root: Any) -> list[tuple[int, str]]:
         """Each array's index and its path in ``root``, the object the pickle returns."""
         return [(index, self._path(symbol, root)) for index, symbol in self._arrays]
+
+    def buffer_paths(self, root: Any) -> list[tuple[int, str]]:
+        """Each out-of-band buffer's index and its path in ``root``."""
+        return [(index, self._path(symbol, root)) for index, symbol in self._buffers]
 
     def _link(self, child: Any, parent: Any, step: str, attribute: str | None) -> bool:
         depth = self._depths[id(child)]

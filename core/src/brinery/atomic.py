@@ -20,10 +20,11 @@ import contextlib
 import errno
 import io
 import os
-import secrets
 import stat
 from collections.abc import Iterator
 from typing import IO, Any
+
+from .preallocation import reserve
 
 TEMPORARY_MARKER = ".brinery-tmp-"
 BUFFER_BYTES = 1 << 20
@@ -38,6 +39,8 @@ def replacing(path: str | os.PathLike[str], *, durable: bool = True) -> Iterator
     file-size limit) names ``path`` as given, not the temporary file the user never asked
     for; errors of the caller's own work inside the block come out as they are.
     """
+    import secrets  # (here, once per dump: importing it, and hashlib with it, is not cheap)
+
     named = os.fspath(path)
     target = os.path.realpath(path)
     folder, name = os.path.split(target)
@@ -46,7 +49,7 @@ def replacing(path: str | os.PathLike[str], *, durable: bool = True) -> Iterator
         mode = _kept_mode(target)
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        with io.BufferedWriter(_TargetFile(descriptor, named), BUFFER_BYTES) as file:
+        with _ReplacementFile(_TargetFile(descriptor, named), BUFFER_BYTES) as file:
             with _naming(named):
                 if mode is not None:
                     os.chmod(file.fileno(), mode)
@@ -76,6 +79,14 @@ def _sync_folder(folder: str) -> None:
             raise
     finally:
         os.close(descriptor)
+
+
+class _ReplacementFile(io.BufferedWriter):
+    """The buffered temporary file, which can reserve disk blocks ahead of a large write."""
+
+    def reserve(self, size: int) -> None:
+        """Reserve the disk blocks of the next ``size`` bytes (:mod:`brinery.preallocation`)."""
+        reserve(self.fileno(), self.tell(), size)
 
 
 class _TargetFile(io.FileIO):

@@ -282,12 +282,23 @@ def _describe(path: str, found: Inspection, size: int | None) -> str:
     lines.append(f"  arrays: {len(found.arrays)}, {total:,} bytes")
     for array in found.arrays:
         where = "in the pickle" if array.in_pickle else "record"
+        if array.shuffle is not None:
+            where = f"{array.shuffle}-shuffled"  # (a record, filtered: docs/format.md, 5.4)
         name = f"{np.dtype(array.dtype).name} ({array.dtype})"
         path = array.path or "(the object itself)"  # (paths are ASCII: see array_paths)
         lines.append(
             f"    {name:<24} {array.shape!s:<20} {array.order}  {array.nbytes:>15,} bytes  "
             f"{where:<13}  {path}"
         )
+    if found.buffers:  # (other libraries' protocol 5 buffers: pyarrow's; most files have none)
+        total = sum(buffer.nbytes for buffer in found.buffers)
+        lines.append(f"  out-of-band buffers: {len(found.buffers)}, {total:,} bytes")
+        for number, buffer in enumerate(found.buffers, 1):
+            path = buffer.path or "(the object itself)"
+            lines.append(
+                f"    {f'buffer {number}':<24} {'':<20} {'':<1}  {buffer.nbytes:>15,} bytes  "
+                f"{'record':<13}  {path}"
+            )
     imports = ", ".join(found.imports) or "none"
     lines.append(f"  imports beyond plain data (trusted=[...] to load them safely): {imports}")
     return "\n".join(lines) + "\n"

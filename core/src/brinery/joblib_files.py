@@ -56,16 +56,6 @@ _RECONSTRUCT = np.empty(0).__reduce__()[0]
 _FROMBUFFER = np.empty(1).__reduce_ex__(5)[0]
 
 
-def starts_a_pickle(head: bytes) -> bool:
-    """Whether ``head`` starts like a pickle of protocol 2 or later (``PROTO n``)."""
-    return len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5
-
-
-def starts_a_zfile(head: bytes) -> bool:
-    """joblib < 0.10's compressed files: ``ZF`` then the length in hexadecimal."""
-    return head[:4] == b"ZF0x"
-
-
 class JoblibArray(Pending):
     """Stands in for ``NumpyArrayWrapper``: created empty, given its state once, by brinery."""
 

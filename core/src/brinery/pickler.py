@@ -5,7 +5,8 @@ contiguous arrays and subclasses through ``tobytes``).  A large array's memory i
 stream right there, as an aligned raw-memory record, straight from the array (in blocks, for a
 non-contiguous array); the pickle only records how to rebuild it (:mod:`brinery.rebuild`).  Small
 arrays travel inside the pickle.  Any other out-of-band ``PickleBuffer`` (protocol 5) becomes a
-raw-memory record the same way.
+raw-memory record the same way (pyarrow's buffers: its arrays and tables, pandas' arrow-backed
+columns), and a pyarrow buffer over the very memory of one already written refers to it.
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import pickle
+import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from . import rebuild
 from .format.layout import ARRAY_RECORD, BUFFER_RECORD
+from .format.shuffle import shuffle_for
 from .format.writer import StreamWriter
 
 #: Arrays and buffers smaller than this travel inside the pickle: for them a record of their own
@@ -36,14 +39,19 @@ Reduction = tuple[Any, ...]
 class _Dump:
     """What one dump remembers besides the pickler's memo, and its buffer callback."""
 
-    def __init__(self, stream: StreamWriter, protocol: int) -> None:
+    def __init__(self, stream: StreamWriter, protocol: int, shuffle: str | None) -> None:
         self.stream = stream
         self.protocol = protocol
+        self.shuffle = shuffle  # "byte", "bit" or None: how array records are filtered
         self.dtype_tokens: dict[int, tuple[np.dtype, np.dtype | str]] = {}
         # dtypes (by id, kept alive by dtype_tokens) whose small C-contiguous arrays have gone
         # in band as a PickleBuffer before: their next ones take the fast path.
         self.in_band_tokens: dict[int, np.dtype | str] = {}
         self.in_band_buffer: pickle.PickleBuffer | None = None  # the last one handed out
+        # pyarrow's buffer classes and py_buffer, if pyarrow is imported (no pyarrow object
+        # exists otherwise: brinery never imports it), and the buffers met, by their memory.
+        self.arrow = _arrow_buffers()
+        self.arrow_buffers: dict[tuple[int, int, bool], Any] = {}
 
     def __call__(self, buffer: pickle.PickleBuffer) -> bool:
         """The buffer callback: a large out-of-band buffer becomes a record; small ones stay
@@ -70,7 +78,29 @@ class _Dump:
                     return (rebuild.array_in_band, (token, obj.shape, "C", buffer))
         if isinstance(obj, np.ndarray):
             return self._reduce_array(obj)
+        if type(obj) in self.arrow.types:
+            return self._reduce_arrow_buffer(obj)
         return NotImplemented
+
+    def _reduce_arrow_buffer(self, buffer: Any) -> Any:
+        """A pyarrow ``Buffer`` over exactly the memory of one met before: rebuilt from that
+        one, so the memory is written (and loaded) once.
+
+        pyarrow pickles an array's buffers whole, however sliced the array: the chunks that
+        ``Table.to_batches()``, ``slice`` or pandas' row selections make each hold the same
+        parent buffers, in new ``Buffer`` objects that the pickler's memo cannot recognise, so
+        a table cut into 100 batches would be written 100 times over.  The reduction is
+        ``pyarrow.py_buffer(first)``: a zero-copy view, sharing the memory as the dumped
+        chunks did, made by the public function pyarrow's own reduction calls.
+        """
+        if not getattr(buffer, "is_cpu", True):  # (older pyarrow: device memory is CudaBuffer)
+            return NotImplemented  # device memory: pyarrow's own reduction says why it cannot
+        first = self.arrow_buffers.setdefault(
+            (buffer.address, buffer.size, buffer.is_mutable), buffer
+        )
+        if first is buffer:
+            return NotImplemented  # pyarrow's own: a PickleBuffer, a record when large
+        return (self.arrow.py_buffer, (first,))
 
     def _reduce_array(self, array: np.ndarray) -> Any:
         if not _has_plain_memory(array.dtype):
@@ -105,7 +135,12 @@ class _Dump:
             if self.protocol >= 5 and order == "C" and _has_plain_memory(array.dtype):
                 self.in_band_tokens[id(array.dtype)] = dtype
             return (rebuild.array_in_band, (dtype, array.shape, order, in_band))
-        self.stream.write_memory(ARRAY_RECORD, array.nbytes, memory_blocks(array, order))
+        self.stream.write_memory(
+            ARRAY_RECORD,
+            array.nbytes,
+            memory_blocks(array, order),
+            shuffle_for(array.dtype, self.shuffle),
+        )
         return (rebuild.array, (dtype, array.shape, order, bool(array.flags.writeable)))
 
     def _in_band(self, array: np.ndarray, order: str) -> Any:
@@ -161,12 +196,15 @@ class BrineryPickler(pickle.Pickler):
     target file alive until a cyclic collection.  So ``reducer_override`` is a callable stored
     on the class (:class:`_Reducer`), which finds the dump in progress in a context variable,
     and the buffer callback is that dump's :class:`_Dump`, which knows nothing of the pickler.
+
+    ``shuffle`` (``"byte"``, ``"bit"`` or ``None``) filters the array records of numbers
+    (:func:`~brinery.format.shuffle.shuffle_for`; the stream must be one that may hold them).
     """
 
     reducer_override = _Reducer()  # (not bound: see above)
 
-    def __init__(self, stream: StreamWriter, protocol: int) -> None:
-        self._dump = _Dump(stream, protocol)
+    def __init__(self, stream: StreamWriter, protocol: int, shuffle: str | None = None) -> None:
+        self._dump = _Dump(stream, protocol, shuffle)
         callback = self._dump if protocol >= 5 else None
         super().__init__(stream, protocol=protocol, buffer_callback=callback)
 
@@ -176,6 +214,28 @@ class BrineryPickler(pickle.Pickler):
             super().dump(obj)
         finally:
             _DUMPING.reset(token)
+
+
+class _ArrowBuffers(NamedTuple):
+    types: tuple[type, ...]  # pyarrow.Buffer and its subclass ResizableBuffer
+    py_buffer: Any
+
+
+def _arrow_buffers() -> _ArrowBuffers:
+    """pyarrow's buffer classes if pyarrow is imported, else none.
+
+    Looked up, never imported: a pyarrow object exists only once pyarrow is imported, and
+    ``import brinery`` and the dumps of everything else must not pay for pyarrow's import.
+    Exact classes only: a subclass of another library may reduce in its own way.
+    """
+    lib = sys.modules.get("pyarrow.lib")
+    found = tuple(
+        cls
+        for cls in (getattr(lib, "Buffer", None), getattr(lib, "ResizableBuffer", None))
+        if isinstance(cls, type)
+    )
+    py_buffer = getattr(lib, "py_buffer", None)
+    return _ArrowBuffers(found if py_buffer is not None else (), py_buffer)
 
 
 def _has_plain_memory(dtype: np.dtype) -> bool:

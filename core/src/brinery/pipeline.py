@@ -28,8 +28,6 @@ from .errors import (
 from .format.layout import STREAM_MAGIC
 from .format.reader import StreamReader
 from .format.writer import StreamWriter
-from .joblib_files import starts_a_pickle, starts_a_zfile
-from .joblib_legacy import read_zfile_header
 from .known_plugins import KNOWN_PLUGINS
 from .mapping import FileMapping, PlainPickle, warn_not_mapped
 from .pickler import BrineryPickler
@@ -68,6 +66,16 @@ def kind_of(head: bytes) -> Kind:
     return Kind.COMPRESSED
 
 
+def starts_a_pickle(head: bytes) -> bool:
+    """Whether ``head`` starts like a pickle of protocol 2 or later (``PROTO n``)."""
+    return len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5
+
+
+def starts_a_zfile(head: bytes) -> bool:
+    """joblib < 0.10's compressed files: ``ZF`` then the length in hexadecimal."""
+    return head[:4] == b"ZF0x"
+
+
 # -- writing ---------------------------------------------------------------------------------
 
 
@@ -78,12 +86,16 @@ def write_value(
     protocol: int,
     threads: int,
     checksums: bool | None,
+    shuffle: str | None = None,
 ) -> None:
-    """``value``, pickled, as a brinery stream into ``file``."""
+    """``value``, pickled, as a brinery stream into ``file``; ``shuffle``: ``"byte"``,
+    ``"bit"``, ``"auto"`` (byte shuffle when compressed) or ``None`` (:mod:`.format.shuffle`)."""
+    if shuffle == "auto":
+        shuffle = "byte" if compression is not None else None
 
     def pickle_into(stream: StreamWriter) -> None:
         try:
-            BrineryPickler(stream, protocol).dump(value)
+            BrineryPickler(stream, protocol, shuffle).dump(value)
         except (BrineryError, OSError, MemoryError):
             raise
         except Exception as error:
@@ -91,7 +103,7 @@ def write_value(
                 f"cannot dump {type(value).__name__} object: {type(error).__name__}: {error}"
             ) from error
 
-    write_stream(file, compression, threads, checksums, pickle_into)
+    write_stream(file, compression, threads, checksums, pickle_into, shuffles=shuffle is not None)
 
 
 def write_stream(
@@ -100,12 +112,15 @@ def write_stream(
     threads: int,
     checksums: bool | None,
     fill: Callable[[StreamWriter], None],
+    *,
+    shuffles: bool = False,
 ) -> None:
-    """A brinery stream into ``file``, compressed as asked, its records written by ``fill``."""
+    """A brinery stream into ``file``, compressed as asked, its records written by ``fill``;
+    ``shuffles``: it may hold shuffled array records (its header says so)."""
     if checksums is None:  # brinery's own where the codec has no strong check of its own
         checksums = compression is None or not compression.compressor.checks_integrity
     if compression is None:
-        stream = StreamWriter(file, checksums=checksums)
+        stream = StreamWriter(file, checksums=checksums, shuffles=shuffles)
         fill(stream)
         stream.finish()
         return
@@ -113,7 +128,9 @@ def write_stream(
         compression.compressor, file, compression.level, threads=threads
     )
     try:
-        stream = StreamWriter(compressed, checksums=checksums, frames=compressed)
+        stream = StreamWriter(
+            compressed, checksums=checksums, frames=compressed, shuffles=shuffles
+        )
         fill(stream)
         stream.finish()
     except BaseException:
@@ -239,6 +256,8 @@ def _detect(head: bytes) -> Compressor:
 def _read_zfile(source: Source, reading: Reading, side_files: SideFiles | None) -> Any:
     """A compressed pickle of joblib < 0.10: a z-file (:mod:`brinery.joblib_legacy`), whose
     header gives the pickle's length, then zlib data."""
+    from .joblib_legacy import read_zfile_header  # (here: joblib's modules for its files only)
+
     length = read_zfile_header(source)
     head = source.peek(DETECTION_BYTES)
     with _decompressed(source, head, 1, reading.max_bytes) as (compressor, data):

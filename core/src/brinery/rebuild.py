@@ -33,7 +33,7 @@ def array(dtype: np.dtype | str, shape: tuple[int, ...], order: str, writeable: 
             "loaded with brinery.load"
         ) from None
     dtype, shape, order = checked_description(dtype, shape, order)
-    memory = stream.take_memory(ARRAY_RECORD, bool(writeable))
+    memory = stream.take_memory(ARRAY_RECORD, bool(writeable), dtype.itemsize)
     if isinstance(memory, np.memmap):
         return _mapped(memory, dtype, shape, order)
     result = view_of(memory, dtype, shape, order)

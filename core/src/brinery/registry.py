@@ -8,7 +8,6 @@ other's files on detection) or shorter than two bytes.
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import threading
 from collections.abc import Callable, Iterable
@@ -31,7 +30,7 @@ class Registry:
 
     def register(self, name: str, compressor: Compressor, *, force: bool = False) -> None:
         """Add ``compressor`` under ``name``; see the module docstring for what is refused."""
-        _check_definition(name, compressor)
+        check_definition(name, compressor)
         with self._lock:
             clashes = self._clashes(name, compressor)
             if clashes and not force:
@@ -52,6 +51,10 @@ class Registry:
         with self._lock:
             return dict(self._by_name)
 
+    def get(self, name: str) -> Compressor | None:
+        """The compressor registered as ``name``, if any."""
+        return self._by_name.get(name)
+
     def by_name(self, name: str) -> Compressor:
         """The compressor registered as ``name``; an error naming what exists otherwise."""
         compressor = self._by_name.get(name)
@@ -67,6 +70,18 @@ class Registry:
 
     def by_extension(self, path: str) -> Compressor | None:
         """The compressor a file name's ending selects, if any (case-insensitive)."""
+        found = self.registered_for_extension(path)
+        if found is not None:
+            return found
+        lowered = path.lower()
+        known = _known_plugin(lambda plugin: any(map(lowered.endswith, plugin.extensions)))
+        if known is not None:
+            raise _not_installed(known, f"the file name {path!r} asks for")
+        return None
+
+    def registered_for_extension(self, path: str) -> Compressor | None:
+        """:meth:`by_extension` among the registered compressors only: the longest matching
+        extension wins; no error for a known plugin's."""
         lowered = path.lower()
         candidates = [
             (extension, compressor)
@@ -74,27 +89,33 @@ class Registry:
             for extension in compressor.extensions
             if lowered.endswith(extension)
         ]
-        if candidates:
-            return max(candidates, key=lambda pair: len(pair[0]))[1]
-        known = _known_plugin(lambda plugin: any(map(lowered.endswith, plugin.extensions)))
-        if known is not None:
-            raise _not_installed(known, f"the file name {path!r} asks for")
-        return None
+        return max(candidates, key=lambda pair: len(pair[0]))[1] if candidates else None
 
     def detect(self, head: bytes) -> Compressor | None:
         """The compressor whose magic number ``head`` starts with, if any."""
+        found = self.registered_for_magic(head)
+        if found is not None:
+            return found
+        known = _known_plugin(lambda plugin: head.startswith(plugin.magic))
+        if known is not None:
+            raise _not_installed(known, "this file was written with")
+        return None
+
+    def registered_for_magic(self, head: bytes) -> Compressor | None:
+        """:meth:`detect` among the registered compressors only (the longest magic wins)."""
         matches = [
             (len(magic), compressor)
             for compressor in self._by_name.values()
             for magic in magics_of(compressor)
             if head.startswith(magic)
         ]
-        if matches:
-            return max(matches, key=lambda pair: pair[0])[1]
-        known = _known_plugin(lambda plugin: head.startswith(plugin.magic))
-        if known is not None:
-            raise _not_installed(known, "this file was written with")
-        return None
+        return max(matches, key=lambda pair: pair[0])[1] if matches else None
+
+    def clashes(self, name: str, compressor: Compressor) -> list[str]:
+        """Why registering ``compressor`` (a valid definition) as ``name`` would be refused
+        without ``force``; nothing if it would not."""
+        with self._lock:
+            return [reason for _, reason in self._clashes(name, compressor)]
 
     def _clashes(self, name: str, compressor: Compressor) -> list[tuple[str, str]]:
         clashes = []
@@ -118,7 +139,7 @@ class Registry:
         return clashes
 
 
-def _check_definition(name: str, compressor: Compressor) -> None:
+def check_definition(name: str, compressor: Compressor) -> None:
     """Refuse definitions that could never work, whatever else is registered."""
     if not isinstance(compressor, Compressor):
         raise RegistrationError(
@@ -207,7 +228,10 @@ def _not_installed(plugin: KnownPlugin, context: str = "") -> CompressorNotInsta
 
 def _closest(name: str, registered: Iterable[str]) -> str:
     """`` (did you mean 'zstd'?)`` for the registered or known compressor name closest to a
-    mistyped one (``zstandard``, ``GZIP``, ``lz-4``), else nothing."""
+    mistyped one (``zstandard``, ``GZIP``, ``lz-4``), else nothing (difflib is imported here:
+    only a mistake needs it)."""
+    import difflib
+
     candidates = {
         candidate.lower(): candidate
         for candidate in [*(plugin.compressor for plugin in KNOWN_PLUGINS), *registered]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import importlib.util
 import re
 from collections.abc import Iterator
 from typing import IO, Any
@@ -50,6 +49,8 @@ def is_url(target: object) -> bool:
 def known_protocols() -> frozenset[str]:
     """fsspec's registry of protocols (those it knows of, and those registered at run time),
     without importing fsspec when it is not installed."""
+    import importlib.util  # (here: only a target that looks like a URL asks)
+
     if importlib.util.find_spec("fsspec") is None:
         return COMMON_PROTOCOLS
     fsspec = importlib.import_module("fsspec")

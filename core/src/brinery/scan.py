@@ -81,6 +81,17 @@ class ArrayInfo:
     nbytes: int
     in_pickle: bool  # small arrays travel inside the pickle; large ones in records
     path: str = UNKNOWN  # where it is in the object: '["model"].coef_' ("": the object itself)
+    shuffle: str | None = None  # its record's filter, "byte" or "bit" (docs/format.md, 5.4)
+
+
+@dataclasses.dataclass(frozen=True)
+class BufferInfo:
+    """One out-of-band buffer of the file: a buffer record that pickle's ``NEXT_BUFFER`` takes
+    (another library's protocol 5 ``PickleBuffer``, pyarrow's say; numpy's arrays are
+    :class:`ArrayInfo`)."""
+
+    nbytes: int
+    path: str = UNKNOWN  # where it is in the object, as an array's: its owner's path first
 
 
 class _Opaque:
@@ -206,6 +217,7 @@ class Scanner:
         self._account = account or ByteAccount()
         self.untrusted: dict[str, None] = {} if untrusted is None else untrusted
         self.arrays: list[ArrayInfo] = [] if arrays is None else arrays
+        self.buffers: list[BufferInfo] = []
         self._stack: list[Any] = []
         self._push = self._stack.append  # (the current stack's: MARK starts a new one)
         self._metastack: list[list[Any]] = []
@@ -231,8 +243,10 @@ class Scanner:
         for index, path in self._paths.paths(self._root):
             info = self.arrays[index]  # (a replace() of each, without dataclasses' generic one)
             self.arrays[index] = ArrayInfo(
-                info.dtype, info.shape, info.order, info.nbytes, info.in_pickle, path
+                info.dtype, info.shape, info.order, info.nbytes, info.in_pickle, path, info.shuffle
             )
+        for index, path in self._paths.buffer_paths(self._root):
+            self.buffers[index] = BufferInfo(self.buffers[index].nbytes, path)
 
     def _read(self, size: int) -> bytes:
         """``size`` bytes: from the current frame (protocol 4's, read whole), then the stream."""
@@ -363,8 +377,9 @@ class Scanner:
             take = getattr(self._stream, "take_memory", None)
             if take is None:
                 raise CorruptFileError("the pickle rebuilds a brinery array outside a stream")
-            take(ARRAY_RECORD)  # its record comes whatever the arguments
-            self._array_info(args, in_pickle=False)
+            record = take(ARRAY_RECORD)  # its record comes whatever the arguments
+            # (brinery info's records are skipped ones, which say their filter)
+            self._array_info(args, in_pickle=False, shuffle=getattr(record, "shuffle", None))
         elif func.role == REBUILD_IN_BAND:
             self._array_info(args, in_pickle=True)
         elif func.role == RECONSTRUCT:
@@ -418,14 +433,21 @@ class Scanner:
         if _holds(target):
             self._paths.items(items, target, first)
 
-    def _array_info(self, args: tuple[Any, ...], *, in_pickle: bool) -> None:
+    def _array_info(
+        self, args: tuple[Any, ...], *, in_pickle: bool, shuffle: str | None = None
+    ) -> None:
         if len(args) != 4 or not all(map(_known_data, args[:3])):
             return  # something the scanner did not follow (an untrusted object, say)
         description = _description(args[0])
-        self._add_array(description, args[1], args[2], in_pickle)
+        self._add_array(description, args[1], args[2], in_pickle, shuffle)
 
     def _add_array(
-        self, description: DtypeDescription | None, shape: Any, order: Any, in_pickle: bool
+        self,
+        description: DtypeDescription | None,
+        shape: Any,
+        order: Any,
+        in_pickle: bool,
+        shuffle: str | None = None,
     ) -> int:
         itemsize = 8 if description is None else description.itemsize
         count = element_count(shape, itemsize)
@@ -433,7 +455,7 @@ class Scanner:
             raise CorruptFileError("the file describes an array whose order is neither 'C' nor 'F'")
         dtype = "|O" if description is None else description.dtype_str
         nbytes = count * itemsize
-        self.arrays.append(ArrayInfo(dtype, shape, order, nbytes, in_pickle))
+        self.arrays.append(ArrayInfo(dtype, shape, order, nbytes, in_pickle, shuffle=shuffle))
         return nbytes
 
     # -- state -----------------------------------------------------------------------------
@@ -847,8 +869,11 @@ def _next_buffer(s: Scanner) -> None:
     take = getattr(s._stream, "take_memory", None)
     if take is None:
         raise CorruptFileError("the pickle refers to out-of-band data that is not there")
-    take(BUFFER_RECORD)
-    s._push(OPAQUE)
+    memory = take(BUFFER_RECORD)
+    symbol = _Object()  # (opaque as data, but with a place: brinery info lists it)
+    s._paths.buffer(symbol, len(s.buffers))
+    s.buffers.append(BufferInfo(int(memory.size)))
+    s._push(symbol)
 
 
 @_op(b"\x98")  # READONLY_BUFFER

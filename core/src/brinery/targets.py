@@ -91,7 +91,7 @@ def read_source(
     if isinstance(source, (str, os.PathLike)):
         mapped = reading.mode is Mode.MAP
         opening = "r+b" if mapped and reading.mmap_access == "r+" else "rb"
-        with open(source, opening, buffering=FILE_BUFFER_BYTES) as file:
+        with open(source, opening, buffering=0) as file:
             mapping = FileMapping(file, reading.mmap_access) if mapped else None
             name = os.fspath(source)
             side_files = SideFiles.of(name)  # (joblib < 0.10 kept arrays next to the pickle)

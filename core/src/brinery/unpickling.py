@@ -19,21 +19,24 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import pickle
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import rebuild
 from .byte_order import NativeUnpickler
 from .errors import BrineryError, CorruptFileError, SizeLimitError, UntrustedTypesError
 from .format.layout import BUFFER_RECORD
 from .format.reader import StreamReader
-from .inspection import Inspection
-from .joblib_files import JoblibUnpickler
 from .mapping import PlainPickle
-from .safe import ByteAccount, SafeUnpickler
-from .scan import Scanner
 from .side_files import SideFiles
+
+if TYPE_CHECKING:
+    from .inspection import Inspection
+    from .joblib_files import JoblibUnpickler
+    from .safe import ByteAccount, SafeUnpickler
+    from .scan import Scanner
 
 
 class Mode(enum.Enum):
@@ -95,18 +98,19 @@ def unpickle_stream(
     """The object in a brinery stream (or, listing or inspecting, what the pickle names);
     ``codec_checked``: the compressor checks every frame (see :func:`_load_trusted`)."""
     if reading.as_data:
-        scanner = Scanner(stream)
+        scanner = _scanner_type()(stream)
         _scan(scanner, stream.check_current_record)
         stream.finish(unused_memory=True)
         if reading.mode is Mode.LIST:
             return list(scanner.untrusted)
         major, minor, checksums = stream.header
-        return Inspection(
+        return _inspection_type()(
             format=f"brinery {major}.{minor}",
             checksums=checksums,
             stream_bytes=stream.offset,
             arrays=scanner.arrays,
             imports=list(scanner.untrusted),
+            buffers=scanner.buffers,
         )
     token = rebuild.CURRENT_STREAM.set(stream)
     try:
@@ -114,7 +118,7 @@ def unpickle_stream(
         # each byte payload of the pickle lies, so small arrays map their bytes in the file.
         mapped = stream if reading.mode is Mode.MAP else None
         if reading.trusted is not None:
-            unpickler = SafeUnpickler(
+            unpickler = _safe_unpickler_type()(
                 stream,
                 reading.trusted,
                 _OutOfBandBuffers(stream),
@@ -125,7 +129,7 @@ def unpickle_stream(
             value = _load_checked(unpickler, stream.check_current_record)
             _refuse_untrusted(unpickler)
         elif mapped is not None:
-            unpickler = SafeUnpickler(
+            unpickler = _safe_unpickler_type()(
                 stream, None, _OutOfBandBuffers(stream), mapped=mapped, encoding=reading.encoding
             )
             value = _load_trusted(stream, unpickler)
@@ -152,16 +156,16 @@ def unpickle_joblib(
     """The object in a joblib file's pickle (:mod:`brinery.joblib_files`), or a plain pickle;
     ``mapped``: the file, uncompressed, whose arrays ``load(mmap_mode=)`` maps; ``side_files``:
     the folder it was found in (joblib < 0.10 kept arrays in files there)."""
-    account = ByteAccount(room, reading.max_bytes)
+    account = _byte_account_type()(room, reading.max_bytes)
     if reading.as_data:
-        scanner = Scanner(stream, joblib=True, account=account, side_files=side_files)
+        scanner = _scanner_type()(stream, joblib=True, account=account, side_files=side_files)
         _scan(scanner, lambda: None)
         if reading.mode is Mode.LIST:
             return list(scanner.untrusted)
-        return Inspection(
+        return _inspection_type()(
             "joblib file (or plain pickle)", arrays=scanner.arrays, imports=list(scanner.untrusted)
         )
-    unpickler = JoblibUnpickler(
+    unpickler = _joblib_unpickler_type()(
         stream,
         reading.trusted,
         account=account,
@@ -174,6 +178,46 @@ def unpickle_joblib(
     value = _load_checked(unpickler, lambda: None)
     _refuse_untrusted(unpickler)
     return value
+
+
+# The checked unpicklers and the scanner are imported by the first load that uses them: a default
+# load (the C unpickler) needs none of them, and they weigh more than the rest of brinery.
+# (Cached: an import statement in the functions above would cost every load.)
+
+
+@functools.cache
+def _safe_unpickler_type() -> type[SafeUnpickler]:
+    from .safe import SafeUnpickler
+
+    return SafeUnpickler
+
+
+@functools.cache
+def _byte_account_type() -> type[ByteAccount]:
+    from .safe import ByteAccount
+
+    return ByteAccount
+
+
+@functools.cache
+def _joblib_unpickler_type() -> type[JoblibUnpickler]:
+    from .joblib_files import JoblibUnpickler
+
+    return JoblibUnpickler
+
+
+@functools.cache
+def _scanner_type() -> type[Scanner]:
+    from .scan import Scanner
+
+    return Scanner
+
+
+@functools.cache
+def _inspection_type() -> type[Inspection]:
+    from .inspection import Inspection
+
+    return Inspection
 
 
 def _scan(scanner: Scanner, check_record: Callable[[], None]) -> None:
@@ -207,7 +251,8 @@ def _load_trusted(
     pure_python = unpickler is not None
     if unpickler is None:
         kind = NativeUnpickler if native else pickle.Unpickler
-        unpickler = kind(stream, buffers=_OutOfBandBuffers(stream), encoding=encoding)
+        file: Any = _CUnpicklerFile(stream)  # (its read returns any buffer, not only bytes)
+        unpickler = kind(file, buffers=_OutOfBandBuffers(stream), encoding=encoding)
     try:
         return unpickler.load()
     except BrineryError:
@@ -224,6 +269,19 @@ def _load_trusted(
                 f"(the stream has no checksums to tell): {_explained(error)}"
             ) from error
         raise
+
+
+class _CUnpicklerFile:
+    """The stream as the C unpickler reads it: whole pickle frames without a copy into
+    ``bytes`` (:meth:`StreamReader.read_for_c_unpickler`).  Holds the stream's bound methods,
+    never the other way round (no reference cycle)."""
+
+    __slots__ = ("read", "readinto", "readline")
+
+    def __init__(self, stream: StreamReader) -> None:
+        self.read = stream.read_for_c_unpickler
+        self.readinto = stream.readinto
+        self.readline = stream.readline
 
 
 def _raised_unpickling(error: BaseException) -> bool:

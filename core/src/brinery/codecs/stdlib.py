@@ -1,7 +1,11 @@
 """The compressors of the Python standard library: zlib, gzip, bz2, lzma ("alone") and xz.
 
-They register through the same plugin hook as any plugin (see :func:`register_compressors`).
+They register through the same hook as any plugin (see :func:`register_compressors`).
 Default levels follow joblib (3): large numeric data gains little from slower levels.
+
+This module does not import pluggy: the plugin host registers these compressors by calling
+the hook itself, without the plugin machinery, as soon as a compressor is asked for; it marks
+the hook as pluggy's (for ``brinery plugins``) only when it loads the plugins.
 """
 
 from __future__ import annotations
@@ -9,11 +13,14 @@ from __future__ import annotations
 import bz2
 import lzma
 import zlib
+from typing import TYPE_CHECKING
 
 from ..codec_adapters import ZlibStyleDecompressor
 from ..compressor import Compressor, StreamCompressor, StreamDecompressor
 from ..framing import MIB, SINGLE_FRAME, Framing
-from ..hookspecs import RegisterCompressor, hookimpl
+
+if TYPE_CHECKING:
+    from ..hookspecs import RegisterCompressor
 
 #: The memory an xz or lzma stream may have its decoder use.  The stream's header sets the
 #: dictionary size, which liblzma allocates before any data (a 13-byte ``.lzma`` header may ask
@@ -131,8 +138,8 @@ STANDARD_LIBRARY_COMPRESSORS: tuple[Compressor, ...] = (
 )
 
 
-@hookimpl
 def register_compressors(register: RegisterCompressor) -> None:
-    """Register the standard-library compressors, exactly as a plugin would."""
+    """Register the standard-library compressors, exactly as a plugin would (the hook, marked as
+    one by :class:`~brinery.plugins.PluginHost` when it loads the plugins)."""
     for compressor in STANDARD_LIBRARY_COMPRESSORS:
         register(compressor)

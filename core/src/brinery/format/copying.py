@@ -1,6 +1,8 @@
 """Copying a stream record by record, without unpickling: ``brinery convert`` and
 ``brinery bench``.  Each record is checked as it is read and written anew (new padding, new
-checksums, new compression frames)."""
+checksums, new compression frames).  A shuffled record is read unshuffled and shuffled again
+when the new stream may hold shuffled records (a compressed one), so it is copied unshuffled
+into an uncompressed file, which can then be mapped."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ def copy_records(
             for piece in pieces:
                 writer.write(piece)
         else:
-            writer.write_memory(kind, size, (memoryview(piece) for piece in pieces))
+            shuffle = reader.shuffle if writer.shuffles else None
+            writer.write_memory(kind, size, (memoryview(piece) for piece in pieces), shuffle)
         if after_each is not None:
             after_each()

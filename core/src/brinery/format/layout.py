@@ -15,7 +15,7 @@ import struct
 #: a name, CR LF (catches newline translation), Ctrl-Z and LF, as PNG does.
 STREAM_MAGIC = b"\x89BRN\r\n\x1a\n"
 FORMAT_MAJOR = 1
-FORMAT_MINOR = 2
+FORMAT_MINOR = 3
 
 #: Stream header flag: every record is followed by :data:`RECORD_DIGEST`, the XXH3-64 of the
 #: record (header, padding, payload); the end record's also covers the stream header.  Written
@@ -26,9 +26,15 @@ CHECKSUMS_FLAG = 0x0001
 #: record's checksum (it is set after the stream was written); a 1.1 reader refuses the stream
 #: ("upgrade brinery") instead of reporting the changed records as damage.
 MAPPED_WRITABLE_FLAG = 0x0002
+#: Stream header flag (format 1.3): array records of this stream may be filtered, shuffled
+#: (:data:`BYTE_SHUFFLED_RECORD_FLAG`, :data:`BIT_SHUFFLED_RECORD_FLAG`) or delta-coded
+#: (:data:`DELTA_RECORD_FLAG`).  Set by a writer that may filter (``dump(shuffle=)``), before it
+#: knows whether it will: a 1.2 reader then refuses the stream ("upgrade brinery") instead of
+#: reporting filtered records as damage.
+SHUFFLED_RECORDS_FLAG = 0x0004
 #: Stream header flags this version understands; a reader refuses a stream with any other flag
 #: (a feature that changes the layout announces itself here, so old readers fail clearly).
-KNOWN_STREAM_FLAGS = CHECKSUMS_FLAG | MAPPED_WRITABLE_FLAG
+KNOWN_STREAM_FLAGS = CHECKSUMS_FLAG | MAPPED_WRITABLE_FLAG | SHUFFLED_RECORDS_FLAG
 #: Where the stream header's flags lie (u16), from the start of the stream.
 STREAM_FLAGS_OFFSET = 10
 
@@ -37,10 +43,21 @@ STREAM_FLAGS_OFFSET = 10
 CHANGED_RECORD_FLAG = 0x0001
 #: Where a record header's flags lie (u16), from the start of the record.
 RECORD_FLAGS_OFFSET = 2
+#: Record header flags (format 1.3, only on array records, only with
+#: :data:`SHUFFLED_RECORDS_FLAG`, at most one of them): the payload is byte-shuffled,
+#: bit-shuffled, or delta-coded (each byte stored as its difference from the previous one), block
+#: by block (:mod:`brinery.format.shuffle`), and the header's reserved u32 holds the element size
+#: (1 for delta).
+BYTE_SHUFFLED_RECORD_FLAG = 0x0002
+BIT_SHUFFLED_RECORD_FLAG = 0x0004
+DELTA_RECORD_FLAG = 0x0008
+#: Every filter flag: a record header with any of them declares a filter.
+FILTER_RECORD_FLAGS = BYTE_SHUFFLED_RECORD_FLAG | BIT_SHUFFLED_RECORD_FLAG | DELTA_RECORD_FLAG
 
 #: magic (8s), major (B), minor (B), flags (H), reserved (I, zero).
 STREAM_HEADER = struct.Struct("<8sBBHI")
-#: kind (B), padding length (B), flags (H), reserved (I, zero), payload length (Q).
+#: kind (B), padding length (B), flags (H), reserved (I: zero, or a filtered array record's
+#: element size), payload length (Q).
 RECORD_HEADER = struct.Struct("<BBHIQ")
 #: A record's checksum (with :data:`CHECKSUMS_FLAG`): XXH3-64, seed 0.
 RECORD_DIGEST = struct.Struct("<Q")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import bisect
 import struct
-import traceback
 from collections import deque
 from collections.abc import Iterator
 from typing import Any, NamedTuple, Protocol
@@ -27,13 +26,14 @@ from ..errors import (
     UnknownFormatError,
     UnsupportedVersionError,
 )
-from ..mapping import FileMapping
+from ..mapping import FileMapping, warn
 from .layout import (
     ARRAY_RECORD,
     BUFFER_RECORD,
     CHANGED_RECORD_FLAG,
     CHECKSUMS_FLAG,
     END_RECORD,
+    FILTER_RECORD_FLAGS,
     FORMAT_MAJOR,
     KNOWN_STREAM_FLAGS,
     MAPPED_WRITABLE_FLAG,
@@ -42,10 +42,19 @@ from .layout import (
     RECORD_FLAGS_OFFSET,
     RECORD_HEADER,
     RECORD_NAMES,
+    SHUFFLED_RECORDS_FLAG,
     STREAM_FLAGS_OFFSET,
     STREAM_HEADER,
     STREAM_MAGIC,
     padding_before_payload,
+)
+from .shuffle import (
+    DELTA_ELEMENT_SIZE,
+    MAX_ELEMENT_SIZE,
+    MIN_ELEMENT_SIZE,
+    Shuffle,
+    declared,
+    unshuffled_pieces,
 )
 
 LINE_CHUNK = 1 << 16
@@ -61,6 +70,15 @@ class SkippedRecord(NamedTuple):
     """A raw memory record read (and checked) but not kept: ``brinery info``."""
 
     size: int
+    shuffle: str | None = None  # its filter ("byte", "bit"), if it is shuffled
+
+
+class ShuffledMemory(NamedTuple):
+    """A shuffled array record, read and unshuffled: its memory and the filter it had (whose
+    element size the array that claims it must have)."""
+
+    memory: np.ndarray
+    shuffle: Shuffle
 
 
 class MappedRecord(NamedTuple):
@@ -81,6 +99,7 @@ class _Unchecked:
 
 
 _UNCHECKED = _Unchecked()
+_NO_RECORD_DATA = np.empty(0, dtype=np.uint8)
 
 
 class StreamReader:
@@ -120,7 +139,12 @@ class StreamReader:
         self._pickle_records: list[tuple[int, int, int, int]] = []
         self._pickle_starts: list[int] = []
         self._changed: set[int] = set()
-        self._memory: deque[tuple[int, np.ndarray | MappedRecord | SkippedRecord]] = deque()
+        self._memory: deque[
+            tuple[int, np.ndarray | MappedRecord | SkippedRecord | ShuffledMemory]
+        ] = deque()
+        self._shuffled = False  # set by the stream header's flag: records may be shuffled
+        self._shuffle: Shuffle | None = None  # the filter of the record header read last
+        self._warned_unmapped = False  # a mapped load said that shuffled records are not
         self._ended = False
         self._header = b""
         self._digested_header = b""  # what the end record's checksum covers
@@ -128,6 +152,10 @@ class StreamReader:
         self._mapped_writable = False  # set by the stream header's flag
         self._digest: Any = None  # the current pickle record's running checksum
         self._record_start = 0
+        # The current pickle record, read whole and checked, and how much of it was handed out
+        # (empty: read from the stream as asked instead).
+        self._record_data: np.ndarray = _NO_RECORD_DATA
+        self._record_position = 0
         self._read_stream_header()
 
     # -- the unpickler's file interface ----------------------------------------------------
@@ -148,6 +176,15 @@ class StreamReader:
             missing -= len(part)
         return b"".join(parts)
 
+    def read_for_c_unpickler(self, size: int = -1) -> bytes | np.ndarray:
+        """:meth:`read`, for the C unpickler only: a whole pickle frame (a whole pickle record)
+        comes in the memory it was read into, not copied again into ``bytes`` (the C unpickler
+        copies what it keeps; the pure-Python one would keep the buffer where the pickle says
+        ``bytes``, so it is given :meth:`read`)."""
+        if 0 <= size <= self._pickle_left and not self._held:
+            return self._read_pickle_into_new(size)
+        return self.read(size)
+
     def readinto(self, buffer: Any) -> int:
         # The C unpickler hands a memoryview over its own short-lived buffer and never
         # invalidates it (CPython issue 151046): no view of it may outlive this call, not even
@@ -157,6 +194,8 @@ class StreamReader:
             try:
                 return self._readinto(target)
             except BaseException as error:
+                import traceback  # (here: only a failure needs it)
+
                 traceback.clear_frames(error.__traceback__)
                 raise
 
@@ -166,8 +205,12 @@ class StreamReader:
         filled = len(held)
         while filled < len(target) and self._open_pickle_record():
             take = min(len(target) - filled, self._pickle_left)
-            self._fill(target[filled : filled + take], "pickle data")
-            self._consumed_pickle(target[filled : filled + take])
+            with target[filled : filled + take] as part:
+                if len(self._record_data):
+                    part[:] = self._take_record_data(take).data
+                else:
+                    self._fill(part, "pickle data")
+                self._consumed_pickle(part)
             filled += take
         return filled
 
@@ -189,10 +232,10 @@ class StreamReader:
 
     # -- raw memory ------------------------------------------------------------------------
 
-    def take_memory(self, kind: int, writeable: bool = True) -> Any:
+    def take_memory(self, kind: int, writeable: bool = True, itemsize: int | None = None) -> Any:
         """The next raw memory record, which must be of ``kind``, as a uint8 array (an
         ``np.memmap`` of the file in a mapped load, writable if ``writeable`` and the mode
-        allows it)."""
+        allows it); if it was shuffled, with elements of ``itemsize`` bytes when given."""
         while not self._memory:
             if self._ended:
                 raise CorruptFileError(
@@ -212,6 +255,14 @@ class StreamReader:
             )
         if isinstance(memory, MappedRecord):
             return self._mapped_memory(memory, writeable)
+        if isinstance(memory, ShuffledMemory):
+            element_size = memory.shuffle.element_size
+            if itemsize is not None and itemsize != element_size:
+                raise CorruptFileError(
+                    f"the pickle data asks for an array of {itemsize}-byte items, but the next "
+                    f"record in {self._what} was shuffled as {element_size}-byte elements"
+                )
+            return memory.memory
         return memory
 
     # -- mapped loads ----------------------------------------------------------------------
@@ -300,6 +351,7 @@ class StreamReader:
         self._header = bytes(head)
         self._checksums = bool(flags & CHECKSUMS_FLAG)
         self._mapped_writable = bool(flags & MAPPED_WRITABLE_FLAG)
+        self._shuffled = bool(flags & SHUFFLED_RECORDS_FLAG)
         # (the flag is set after the stream was written: the end record's checksum omits it)
         self._digested_header = STREAM_HEADER.pack(
             magic, major, minor, flags & ~MAPPED_WRITABLE_FLAG, reserved
@@ -329,7 +381,8 @@ class StreamReader:
     def records(self) -> Iterator[tuple[int, int, Iterator[bytes]]]:
         """Every record up to the end record, as ``(kind, size, payload pieces)``: a stream
         copied without unpickling (``brinery convert``).  Each record is checked when its last
-        piece is taken, so take them all before the next record."""
+        piece is taken, so take them all before the next record.  A shuffled record's pieces
+        are unshuffled; :attr:`shuffle` is its filter meanwhile."""
         while True:
             start = self._offset
             kind, head, padding, size, changed = self._record_header(start)
@@ -337,14 +390,26 @@ class StreamReader:
                 self._end_record(head, size, start)
                 return
             zeros = self._padding(padding, start) if kind != PICKLE_RECORD else b""
-            yield kind, size, self._pieces(head + zeros, size, start, changed)
+            shuffle = self._shuffle
+            if shuffle is None:
+                yield kind, size, self._pieces(head + zeros, size, start, changed)
+            else:  # (read block by block: each unshuffles alone)
+                pieces = self._pieces(head + zeros, size, start, changed, shuffle.block_bytes)
+                yield kind, size, unshuffled_pieces(pieces, shuffle)
 
-    def _pieces(self, covered: bytes, size: int, start: int, changed: bool) -> Iterator[bytes]:
+    @property
+    def shuffle(self) -> Shuffle | None:
+        """The filter of the record :meth:`records` yielded last (``None``: not shuffled)."""
+        return self._shuffle
+
+    def _pieces(
+        self, covered: bytes, size: int, start: int, changed: bool, piece_size: int = 4 << 20
+    ) -> Iterator[bytes]:
         digest = _UNCHECKED if changed else xxhash.xxh3_64(covered)
         what = f"the {size}-byte record at byte {start}"
         left = size
         while left:
-            piece = self._read_exactly(min(left, 4 << 20), what)
+            piece = self._read_exactly(min(left, piece_size), what)
             digest.update(piece)
             left -= len(piece)
             yield piece  # a fresh object each time: a frame writer may keep it until written
@@ -358,6 +423,9 @@ class StreamReader:
         kind, padding, flags, reserved, size = RECORD_HEADER.unpack(head)
         aligned = kind in (ARRAY_RECORD, BUFFER_RECORD)
         changed = flags == CHANGED_RECORD_FLAG and self._mapped_writable and kind != END_RECORD
+        self._shuffle = self._shuffle_of(kind, flags, reserved, start)
+        if self._shuffle is not None:
+            flags = reserved = 0  # (both said what the record's filter is)
         if (
             (flags and not changed)
             or reserved
@@ -374,6 +442,22 @@ class StreamReader:
             )
         self._check_size(start, padding, size)
         return kind, head, padding, size, changed
+
+    def _shuffle_of(self, kind: int, flags: int, reserved: int, start: int) -> Shuffle | None:
+        """The filter a record header declares (a filter flag, the element size in its
+        reserved field), or ``None``; a filter it cannot have is damage."""
+        if not flags & FILTER_RECORD_FLAGS:
+            return None
+        shuffle = declared(flags, reserved)
+        if shuffle is None or kind != ARRAY_RECORD or not self._shuffled:
+            raise CorruptFileError(
+                f"the record header at byte {start} of {self._what} is damaged: it declares a "
+                f"filter it cannot have (kind {kind:#04x}, flags {flags:#x}, element size "
+                f"{reserved}; filtered records are array records of a stream that says it holds "
+                f"them, with one filter: a shuffle of elements of {MIN_ELEMENT_SIZE} to "
+                f"{MAX_ELEMENT_SIZE} bytes, or delta, of {DELTA_ELEMENT_SIZE}-byte elements)"
+            )
+        return shuffle
 
     def _padding(self, padding: int, start: int) -> bytes:
         zeros = self._read_exactly(padding, "record padding") if padding else b""
@@ -406,23 +490,46 @@ class StreamReader:
                 self._digest = _UNCHECKED if changed else xxhash.xxh3_64(head)
                 if not size:
                     self._check_digest(self._digest, start)
+            if size and (size <= PICKLE_PIECE or self._room is not None):
+                self._read_pickle_record(size, start)
         elif kind in (ARRAY_RECORD, BUFFER_RECORD):
             zeros = self._padding(padding, start)
-            if self._mapping is not None:
+            shuffle = self._shuffle
+            if self._mapping is not None and shuffle is None:
                 self._memory.append((kind, self._map(start, size)))
                 return
             if self._skip_payloads:
-                self._memory.append((kind, self._skip(head + zeros, size, start, changed)))
+                skipped = self._skip(head + zeros, size, start, changed)
+                if shuffle is not None:
+                    skipped = skipped._replace(shuffle=shuffle.name)
+                self._memory.append((kind, skipped))
                 return
-            memory = self._read_memory(size, start)
+            digest: Any = None
             if self._checksums:
-                digest: Any = _UNCHECKED if changed else xxhash.xxh3_64(head)
+                digest = _UNCHECKED if changed else xxhash.xxh3_64(head)
                 digest.update(zeros)
-                digest.update(memory.data)
+            memory = self._read_memory(size, start, digest)
+            if digest is not None:
                 self._check_digest(digest, start)
+            if shuffle is not None:
+                self._memory.append((kind, self._unshuffled(memory, shuffle)))
+                return
             self._memory.append((kind, memory))
         else:
             self._end_record(head, size, start)
+
+    def _unshuffled(self, memory: np.ndarray, shuffle: Shuffle) -> ShuffledMemory:
+        """A shuffled record's memory (read, and checked as stored) unshuffled in place.  A
+        mapped load reads it too, since the file does not hold the array's bytes, and says so
+        once."""
+        if self._mapping is not None and not self._warned_unmapped:
+            self._warned_unmapped = True
+            warn(
+                "mmap_mode: the file's shuffled arrays are loaded into memory, since the file "
+                "does not hold their bytes as they are (dump with shuffle=False to map them)"
+            )
+        shuffle.unshuffle_in_place(memory)
+        return ShuffledMemory(memory, shuffle)
 
     def _check_size(self, start: int, padding: int, size: int) -> None:
         """Refuse a record whose declared size cannot fit, before anything is allocated."""
@@ -463,7 +570,10 @@ class StreamReader:
             self._read_exactly(RECORD_DIGEST.size, "a checksum")
         return record
 
-    def _read_memory(self, size: int, start: int) -> np.ndarray:
+    def _read_memory(self, size: int, start: int, digest: Any) -> np.ndarray:
+        """A raw memory record's payload, read into fresh memory; with a ``digest`` and an
+        uncompressed stream, in pieces small enough to stay in the CPU's cache between the read
+        that brings them and the checksum that covers them (one pass over memory, not two)."""
         try:
             memory = np.empty(size, dtype=np.uint8)
         except (MemoryError, ValueError) as error:
@@ -471,23 +581,72 @@ class StreamReader:
                 f"the record at byte {start} of {self._what} declares {size} bytes, more than "
                 "can be allocated"
             ) from error
-        self._fill(memory.data, f"the {size}-byte record at byte {start}")
+        what = f"the {size}-byte record at byte {start}"
+        fill_checking = getattr(self._stream, "fill_checking", None)
+        if digest is None or fill_checking is None:
+            # (a decompressed stream is read whole: its frames decompress straight into the
+            # memory where they fit, which pieces would prevent)
+            self._fill(memory.data, what)
+            if digest is not None:
+                digest.update(memory.data)
+            return memory
+        with memoryview(memory.data) as view:  # (released on every path)
+            filled = self._reading(fill_checking, view, digest.update)
+        self._offset += filled
+        if filled < size:
+            raise TruncatedFileError(
+                f"{self._what} ends in the middle of {what} (at byte {self._offset} of the "
+                "stream)"
+            )
         return memory
 
     def _read_pickle(self, size: int) -> bytes:
-        """``size`` bytes of the current pickle record (which holds them), read in pieces when
-        the stream's size is unknown (compressed): a declared length allocates only what
-        arrived."""
+        """``size`` bytes of the current pickle record (which holds them)."""
+        data = self._read_pickle_into_new(size)
+        return data if type(data) is bytes else bytes(data)
+
+    def _read_pickle_record(self, size: int, start: int) -> None:
+        """Read the pickle record just opened whole, and check it, before the unpickler has any
+        of it: its many small reads (opcodes, lengths, a frame) are then served from memory.
+        Only for a record whose bytes are known to be there, or at most
+        :data:`PICKLE_PIECE` (a declared size allocates no more before its data arrives)."""
+        data = np.empty(size, dtype=np.uint8)
+        with memoryview(data.data) as view:  # (released on every path)
+            self._fill(view, "pickle data")
+            if self._digest is not None:
+                self._digest.update(view)
+                self._check_digest(self._digest, start)
+                self._digest = None
+        self._record_data = data
+        self._record_position = 0
+
+    def _take_record_data(self, size: int) -> np.ndarray:
+        """The next ``size`` bytes of the pickle record read whole (it holds them)."""
+        position = self._record_position
+        data = self._record_data[position : position + size]
+        self._record_position = position + size
+        if self._record_position == len(self._record_data):
+            self._record_data = _NO_RECORD_DATA
+        return data
+
+    def _read_pickle_into_new(self, size: int) -> bytes | np.ndarray:
+        """:meth:`_read_pickle` in memory of its own (not zeroed first, unlike a
+        ``bytearray``: the read fills it), not copied into ``bytes``; read in pieces when the
+        stream's size is unknown (compressed): a declared length allocates only what arrived."""
+        if len(self._record_data):
+            taken = self._take_record_data(size)
+            self._consumed_pickle(taken)
+            return taken
         if size <= PICKLE_PIECE or self._room is not None:
-            data = bytearray(size)
-            with memoryview(data) as view:  # (released on every path)
+            data = np.empty(size, dtype=np.uint8)
+            with memoryview(data.data) as view:  # (released on every path)
                 self._fill(view, "pickle data")
-            self._consumed_pickle(data)
-            return bytes(data)
-        pieces = []
+                self._consumed_pickle(view)
+            return data
+        pieces: list[Any] = []
         left = size
         while left:
-            piece = self._read_pickle(min(left, PICKLE_PIECE))
+            piece = self._read_pickle_into_new(min(left, PICKLE_PIECE))
             pieces.append(piece)
             left -= len(piece)
         return b"".join(pieces)
@@ -541,17 +700,21 @@ class StreamReader:
         """Fill ``target`` as far as the stream goes, turning any failure into a brinery error."""
         filled = 0
         while filled < len(target):
-            try:
-                got = self._stream.readinto(target[filled:])
-            except BrineryError:
-                raise
-            except Exception as error:  # an opaque codec's own exception
-                raise CorruptFileError(
-                    f"{self._what} cannot be read at byte {self._offset + filled} of the "
-                    f"stream: {type(error).__name__}: {error}"
-                ) from error
+            got = self._reading(self._stream.readinto, target[filled:], offset=filled)
             if not got:
                 break
             filled += got
         self._offset += filled
         return filled
+
+    def _reading(self, read: Any, *arguments: Any, offset: int = 0) -> int:
+        """``read(*arguments)``, any failure but brinery's own turned into a brinery error."""
+        try:
+            return int(read(*arguments) or 0)
+        except BrineryError:
+            raise
+        except Exception as error:  # an opaque codec's own exception
+            raise CorruptFileError(
+                f"{self._what} cannot be read at byte {self._offset + offset} of the "
+                f"stream: {type(error).__name__}: {error}"
+            ) from error

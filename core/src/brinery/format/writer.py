@@ -10,6 +10,7 @@ import xxhash
 from ..errors import DumpError
 from ..streams.output import FrameBoundaries, Writable, write_all
 from .layout import (
+    ARRAY_RECORD,
     CHECKSUMS_FLAG,
     END_RECORD,
     FORMAT_MAJOR,
@@ -17,14 +18,19 @@ from .layout import (
     PICKLE_RECORD,
     RECORD_DIGEST,
     RECORD_HEADER,
+    SHUFFLED_RECORDS_FLAG,
     STREAM_HEADER,
     STREAM_MAGIC,
     padding_before_payload,
 )
+from .shuffle import Shuffle, shuffled_blocks
 
 _ZEROS = bytes(64)
 #: Payloads at least this large start and end compression frames of their own.
 OWN_FRAMES_MIN_BYTES = 1 << 20
+#: A checksummed payload is checksummed and written this much at a time: still in the CPU's
+#: cache when it is written, and more than a buffered file's buffer (which it then bypasses).
+HOT_PIECE = 4 << 20
 
 
 class StreamWriter:
@@ -34,16 +40,27 @@ class StreamWriter:
     :meth:`write_memory` writes an array's or buffer's memory as one aligned record, block by
     block, straight from that memory.  With ``checksums``, each record is followed by its
     XXH3-64 (see :data:`~brinery.format.layout.CHECKSUMS_FLAG`), computed as it is written.
+    With ``shuffles``, the stream may hold shuffled array records (its header says so:
+    :data:`~brinery.format.layout.SHUFFLED_RECORDS_FLAG`), which :meth:`write_memory` writes
+    when given a :class:`~brinery.format.shuffle.Shuffle`.
     """
 
     def __init__(
-        self, sink: Writable, *, checksums: bool = True, frames: FrameBoundaries | None = None
+        self,
+        sink: Writable,
+        *,
+        checksums: bool = True,
+        frames: FrameBoundaries | None = None,
+        shuffles: bool = False,
     ) -> None:
         self._sink = sink
         self._offset = 0
         self._checksums = checksums
         self._frames = frames  # the compressed writer, to give large payloads their own frames
-        flags = CHECKSUMS_FLAG if checksums else 0
+        # A file brinery writes itself can reserve disk blocks before a large payload.
+        self._reserve = getattr(sink, "reserve", None) if frames is None else None
+        self.shuffles = shuffles
+        flags = (CHECKSUMS_FLAG if checksums else 0) | (SHUFFLED_RECORDS_FLAG if shuffles else 0)
         self._header = STREAM_HEADER.pack(STREAM_MAGIC, FORMAT_MAJOR, FORMAT_MINOR, flags, 0)
         self._put(self._header)
 
@@ -60,25 +77,94 @@ class StreamWriter:
                 self._put(RECORD_DIGEST.pack(digest.intdigest()))
         return size
 
-    def write_memory(self, kind: int, size: int, blocks: Iterable[memoryview]) -> None:
-        """Write one aligned record of ``size`` bytes from ``blocks`` (byte views, in order).
+    def write_memory(
+        self,
+        kind: int,
+        size: int,
+        blocks: Iterable[memoryview],
+        shuffle: Shuffle | None = None,
+    ) -> None:
+        """Write one aligned record of ``size`` bytes from ``blocks`` (byte views, in order),
+        filtered by ``shuffle`` if given (:meth:`_write_shuffled`).
 
         A large payload gets compression frames of its own (when the sink is a frame writer),
         so a reader can decompress them in parallel straight into the array's memory.
         """
+        if shuffle is not None:
+            self._write_shuffled(kind, size, blocks, shuffle)
+            return
         padding = padding_before_payload(self._offset)
         head = RECORD_HEADER.pack(kind, padding, 0, 0, size) + _ZEROS[:padding]
         self._put(head)
         digest = xxhash.xxh3_64(head) if self._checksums else None
-        frames = self._frames if size >= OWN_FRAMES_MIN_BYTES else None
+        large = size >= OWN_FRAMES_MIN_BYTES
+        frames = self._frames if large else None
         if frames is not None:
             frames.end_frame()
+        if large and self._reserve is not None:
+            self._reserve(size + (RECORD_DIGEST.size if digest is not None else 0))
+        # Into a file, a checksummed payload goes in pieces, each checksummed right before it
+        # is written (one pass over memory, not two); a frame writer takes whole blocks, which
+        # it cuts into frames without copying.
+        piece = HOT_PIECE if digest is not None and self._frames is None else 0
         written = 0
         for block in blocks:
-            self._put(block)
-            if digest is not None:
-                digest.update(block)
+            for start in range(0, block.nbytes, piece or max(1, block.nbytes)):
+                part = block[start : start + piece] if piece else block
+                if digest is not None:
+                    digest.update(part)
+                self._put(part)
             written += block.nbytes
+        if frames is not None:
+            frames.end_frame()
+        if written != size:
+            raise DumpError(
+                f"an array changed size while it was being written ({written} bytes instead "
+                f"of {size})"
+            )
+        if digest is not None:
+            self._put(RECORD_DIGEST.pack(digest.intdigest()))
+
+    def _write_shuffled(
+        self, kind: int, size: int, blocks: Iterable[memoryview], shuffle: Shuffle
+    ) -> None:
+        """Write an array record filtered by ``shuffle`` (its flag and element size in the
+        header), never holding more than a few blocks of shuffled bytes.
+
+        Compressed without brinery's checksums, a large payload goes to the compressed writer
+        as it is, and each compression thread shuffles the frames it compresses (so the main
+        thread goes on pickling, and the array is never copied whole).  Otherwise it is
+        shuffled here, block by block: the checksum covers the bytes as stored, shuffled, and
+        a file, a single-stream codec or a payload sharing its frames with pickle bytes has
+        no frames of its own to shuffle.  Both ways write the same bytes, cut in the same
+        frames.
+        """
+        if not self.shuffles or kind != ARRAY_RECORD:
+            raise ValueError("only array records of a stream that says so can be shuffled")
+        padding = padding_before_payload(self._offset)
+        head = RECORD_HEADER.pack(kind, padding, shuffle.flag, shuffle.element_size, size)
+        head += _ZEROS[:padding]
+        self._put(head)
+        digest = xxhash.xxh3_64(head) if self._checksums else None
+        large = size >= OWN_FRAMES_MIN_BYTES
+        frames = self._frames if large else None
+        if frames is not None:
+            frames.end_frame()
+        if large and self._reserve is not None:
+            self._reserve(size + (RECORD_DIGEST.size if digest is not None else 0))
+        written = 0
+        if digest is None and frames is not None and frames.can_transform(shuffle.block_bytes):
+            transform = shuffle.shuffled  # (one object: the frame writer tells runs apart by it)
+            for block in blocks:
+                frames.write_transformed(block, transform)
+                self._offset += block.nbytes
+                written += block.nbytes
+        else:
+            for shuffled in shuffled_blocks(blocks, shuffle):
+                if digest is not None:
+                    digest.update(shuffled)
+                self._put(shuffled)
+                written += shuffled.nbytes
         if frames is not None:
             frames.end_frame()
         if written != size:

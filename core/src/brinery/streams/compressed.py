@@ -9,12 +9,16 @@ the core treats as opaque.  Either way the rest of the core sees the same two pr
 
 from __future__ import annotations
 
-from typing import IO, Any, Protocol
+import functools
+from collections.abc import Callable
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from ..compressor import Compressor
-from .frame_reader import FrameReader
-from .frame_writer import FrameWriter
-from .source import Source
+
+if TYPE_CHECKING:
+    from .frame_reader import FrameReader
+    from .frame_writer import FrameWriter
+    from .source import Source
 
 
 class CompressedWriter(Protocol):
@@ -25,6 +29,12 @@ class CompressedWriter(Protocol):
     def end_frame(self) -> None:
         """End the current frame here, if the format has frames (see
         :class:`~brinery.streams.output.FrameBoundaries`)."""
+
+    def can_transform(self, unit: int) -> bool:
+        """Whether frames can be transformed where they are compressed, in ``unit``-byte
+        blocks (see :class:`~brinery.streams.output.FrameBoundaries`)."""
+
+    def write_transformed(self, data: Any, transform: Callable[[Any], Any], /) -> None: ...
 
     def close(self) -> None:
         """End the compressed stream (the file it writes into stays open)."""
@@ -70,7 +80,7 @@ def open_compressed_writer(
     """A writer compressing into ``fileobj`` with ``compressor`` at ``level``."""
     if brings_own_files(compressor):
         return _OwnWriter(compressor.open_writer(fileobj, level, threads=threads))
-    return FrameWriter(fileobj, compressor, level, threads=threads)
+    return _frame_writer()(fileobj, compressor, level, threads=threads)
 
 
 def open_decompressed_reader(
@@ -83,7 +93,25 @@ def open_decompressed_reader(
     """
     if brings_own_files(compressor):
         return _OwnReader(compressor.open_reader(source))  # type: ignore[arg-type]
-    return FrameReader(source, compressor, threads=threads, max_bytes=max_bytes)
+    return _frame_reader()(source, compressor, threads=threads, max_bytes=max_bytes)
+
+
+# The core's frame machinery is imported on first use: its thread pools (concurrent.futures)
+# are for compressed files only.  (Cached: an import statement here would cost every dump.)
+
+
+@functools.cache
+def _frame_writer() -> type[FrameWriter]:
+    from .frame_writer import FrameWriter
+
+    return FrameWriter
+
+
+@functools.cache
+def _frame_reader() -> type[FrameReader]:
+    from .frame_reader import FrameReader
+
+    return FrameReader
 
 
 class _OwnWriter:
@@ -98,6 +126,12 @@ class _OwnWriter:
 
     def end_frame(self) -> None:
         pass  # an opaque stream has no frames the core knows of
+
+    def can_transform(self, unit: int) -> bool:
+        return False
+
+    def write_transformed(self, data: Any, transform: Callable[[Any], Any], /) -> None:
+        self._writer.write(transform(data))  # (not called: can_transform says no)
 
     def close(self) -> None:
         self._writer.close()

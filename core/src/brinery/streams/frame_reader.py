@@ -24,11 +24,10 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
-import numpy as np
-
 from ..compressor import Compressor, StreamDecompressor
 from ..errors import BrineryError, CorruptFileError, SizeLimitError, TruncatedFileError
 from ..framing import FRAME_HINT_MAX, FrameHint
+from .passing_memory import passing_memory
 from .source import Source
 from .whole_frame import decompress_frame_into
 
@@ -311,8 +310,7 @@ class FrameReader(io.RawIOBase):
         return self._pool_().submit(self._decompress_aside, frame, hint, self._frames)
 
     def _decompress_aside(self, frame: memoryview, hint: FrameHint, number: int) -> memoryview:
-        # np.empty: the pages are only touched as the frame's data fills them.
-        held = np.empty(hint.uncompressed_size, np.uint8).data
+        held = passing_memory(hint.uncompressed_size)
         self._decompress_frame_into(frame, held, number)
         return held
 

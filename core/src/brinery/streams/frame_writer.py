@@ -14,13 +14,18 @@ hint with the frame's compressed and uncompressed sizes, so a reader can hand wh
 threads without decompressing them first; :meth:`FrameWriter.end_frame` lets the format writer
 start a large array's memory on a frame of its own, so those frames decompress straight into
 the array.
+
+A shuffled array record (:mod:`brinery.format.shuffle`) is written with
+:meth:`FrameWriter.write_transformed`: its frames go to the threads as views of the array, each
+thread shuffles the frame it compresses (so the main thread only pickles, and the shuffled
+copies are one frame per busy thread), and its frames are cut at the filter's block boundaries.
 """
 
 from __future__ import annotations
 
 import io
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, Any
 
@@ -29,6 +34,9 @@ from .output import write_all
 
 #: What a single-stream codec (lzma-alone) is given at a time.
 SINGLE_STREAM_PIECE = 1 << 20
+
+#: What :meth:`FrameWriter.write_transformed` applies to each frame before compressing it.
+Transform = Callable[[Any], Any]
 
 
 class FrameWriter(io.RawIOBase):
@@ -44,6 +52,7 @@ class FrameWriter(io.RawIOBase):
         self._framing = compressor.framing
         self._frame_size = compressor.framing.frame_size
         self._pending = bytearray()
+        self._pending_transform: Transform | None = None  # what the pending bytes need
         # Each in-flight frame: its uncompressed size and its compressed bytes (to come).
         self._in_flight: deque[tuple[int, Future[Sequence[bytes]]]] = deque()
         self._pool: ThreadPoolExecutor | None = None
@@ -74,26 +83,55 @@ class FrameWriter(io.RawIOBase):
                 piece = view[start : start + SINGLE_STREAM_PIECE]
                 write_all(self._fileobj, self._stream.compress(piece))
             return size
+        self._cut(view, None)
+        return size
+
+    def can_transform(self, unit: int) -> bool:
+        """Whether :meth:`write_transformed` takes a transform that works on whole blocks of
+        ``unit`` bytes: the frames are then cut at block boundaries."""
+        return self._frame_size is not None and self._frame_size % unit == 0
+
+    def write_transformed(self, data: Any, transform: Transform) -> None:
+        """Write what ``transform`` makes of ``data``, each frame transformed by the thread
+        that compresses it (with one thread, just before).
+
+        The caller ends the frame before and after the transformed bytes (:meth:`end_frame`),
+        so that each frame's transform starts at the start of a block; when
+        :meth:`can_transform` accepts the transform's block size, every frame then holds whole
+        blocks (but the last).  ``data`` stays referenced until its frame is written.
+        """
+        if self.closed:
+            raise ValueError("write to a closed brinery compressed writer")
+        assert self._stream is None  # (see can_transform)
+        self._cut(memoryview(data).cast("B"), transform)
+
+    def _cut(self, view: memoryview, transform: Transform | None) -> None:
+        """Cut ``view`` into frames of ``frame_size`` (views of it, without copying), its
+        start completing the pending frame and its end pending."""
         frame_size = self._frame_size
         assert frame_size is not None
+        if self._pending_transform is not transform:
+            self.end_frame()  # (never a frame of both transformed and plain bytes)
+            self._pending_transform = transform
         if self._pending:
             take = min(frame_size - len(self._pending), len(view))
             self._pending += view[:take]
             view = view[take:]
             if len(self._pending) == frame_size:
                 self.end_frame()
+                self._pending_transform = transform
         while len(view) >= frame_size:
-            self._submit(view[:frame_size])
+            self._submit(view[:frame_size], transform)
             view = view[frame_size:]
         if len(view):
             self._pending += view
-        return size
 
     def end_frame(self) -> None:
         """End the current frame here (if it holds anything): what follows starts a new one."""
         if self._pending and self._stream is None:
-            self._submit(self._pending)
+            self._submit(self._pending, self._pending_transform)
             self._pending = bytearray()
+        self._pending_transform = None
 
     def close(self) -> None:
         """End the compressed stream; ``fileobj`` stays open."""
@@ -104,7 +142,7 @@ class FrameWriter(io.RawIOBase):
                 write_all(self._fileobj, self._stream.flush())
             else:
                 if self._pending or not (self._frames_written or self._in_flight):
-                    self._submit(self._pending)
+                    self._submit(self._pending, self._pending_transform)
                     self._pending = bytearray()
                 while self._in_flight:
                     self._write_oldest()
@@ -126,17 +164,23 @@ class FrameWriter(io.RawIOBase):
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
-    def _submit(self, data: Any) -> None:
+    def _submit(self, data: Any, transform: Transform | None = None) -> None:
         size = len(data)
         if self._pool is None:
-            self._write_frame(size, self._compressor.compress_frame(self._level, data))
+            self._write_frame(size, self._compress(data, transform))
             return
-        future = self._pool.submit(self._compressor.compress_frame, self._level, data)
+        future = self._pool.submit(self._compress, data, transform)
         self._in_flight.append((size, future))
         while len(self._in_flight) >= self._max_in_flight or self._in_flight[0][1].done():
             self._write_oldest()
             if not self._in_flight:
                 break
+
+    def _compress(self, data: Any, transform: Transform | None) -> Sequence[bytes]:
+        """One frame (on a compression thread, when there are several)."""
+        if transform is not None:
+            data = transform(data)  # (a frame's worth of memory, dropped once compressed)
+        return self._compressor.compress_frame(self._level, data)
 
     def _write_oldest(self) -> None:
         size, future = self._in_flight.popleft()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 
@@ -10,6 +11,14 @@ class FrameBoundaries(Protocol):
     memory starts a frame of its own, and decompresses straight into the new array)."""
 
     def end_frame(self) -> None: ...
+
+    def can_transform(self, unit: int) -> bool:
+        """Whether :meth:`write_transformed` can take a transform of whole ``unit``-byte
+        blocks (frames cut at block boundaries)."""
+
+    def write_transformed(self, data: Any, transform: Callable[[Any], Any], /) -> None:
+        """Write what ``transform`` makes of ``data``, frame by frame, where the frames are
+        compressed (see :class:`~brinery.streams.frame_writer.FrameWriter`)."""
 
 
 class Writable(Protocol):

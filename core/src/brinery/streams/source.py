@@ -21,12 +21,16 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from ..errors import TruncatedFileError
+from .passing_memory import MAPPED_MIN_BYTES, passing_memory
 from .pieces import FIRST_READ, read_growing
+from .read_ahead import PIECE_BYTES, fill_checking
 
 #: Read-ahead for files brinery opened itself (nothing can follow the stream there).
 OWNED_READ_AHEAD = 1 << 20
 #: Read-ahead for a caller's file that cannot peek.
 READ_AHEAD = 1 << 16
+#: Reads smaller than this, of a file brinery opened itself, go through its read-ahead.
+SMALL_READ = 1 << 15
 
 # Bytes read ahead from files that can neither peek nor seek, kept for the next load of the same
 # file object (weakly, so nothing outlives the caller's file).
@@ -112,7 +116,47 @@ class Source:
             target[:filled] = self._chunk[self._offset : self._offset + filled]
             self._offset += filled
         while filled < len(target):
+            if self._owned and len(target) - filled < SMALL_READ:
+                # A small read of a file brinery opened (unbuffered): through the read-ahead,
+                # one system call for many record headers and opcodes.  Larger reads (pickle
+                # frames, arrays) go straight into their memory: one copy, the kernel's.
+                self._chunk = self._raw.read(self._read_ahead) or b""
+                self._offset = min(len(self._chunk), len(target) - filled)
+                if not self._offset:
+                    break
+                target[filled : filled + self._offset] = self._chunk[: self._offset]
+                filled += self._offset
+                continue
             got = _readinto(self._raw, target[filled:])
+            if not got:
+                break
+            filled += got
+        self._advance(filled)
+        return filled
+
+    def fill_checking(self, target: memoryview, check: Callable[[memoryview], object]) -> int:
+        """:meth:`readinto`, calling ``check`` on every piece of ``target`` in order as soon as
+        it is in (while it is still in the CPU's cache); a file brinery opened itself is read
+        ahead by a helper thread meanwhile (:mod:`.read_ahead`)."""
+        filled = min(len(self._chunk) - self._offset, len(target))
+        if filled:
+            with target[:filled] as head:
+                head[:] = self._chunk[self._offset : self._offset + filled]
+                check(head)
+            self._offset += filled
+        descriptor = self._raw.fileno() if self._owned and type(self._raw) is io.FileIO else None
+        if filled < len(target) and descriptor is not None:
+            position = self._raw.tell()
+            with target[filled:] as rest:
+                got = fill_checking(descriptor, position, rest, check)
+            self._raw.seek(position + got)
+            filled += got
+        while filled < len(target):
+            with target[filled : filled + PIECE_BYTES] as piece:
+                got = _readinto(self._raw, piece)
+                if got:
+                    with piece[:got] as arrived:
+                        check(arrived)
             if not got:
                 break
             filled += got
@@ -135,8 +179,17 @@ class Source:
         return bytes(self._read_up_to(size))
 
     def read_exactly(self, size: int, what: str) -> memoryview:
-        """Exactly ``size`` bytes, or :class:`TruncatedFileError` saying ``what`` was cut."""
-        data = self._read_up_to(size)
+        """Exactly ``size`` bytes, or :class:`TruncatedFileError` saying ``what`` was cut.
+
+        Large reads the file is known to hold (compressed frames on their way to a
+        decompressor) go into memory given back to the system once used
+        (:mod:`.passing_memory`)."""
+        data: Any
+        if size >= MAPPED_MIN_BYTES and (self.remaining() or 0) >= size:
+            data = passing_memory(size)
+            data = data[: self.readinto(data)]
+        else:
+            data = self._read_up_to(size)
         if len(data) < size:
             raise TruncatedFileError(
                 f"the data ends in the middle of {what} ({len(data)} of {size} bytes, at byte "

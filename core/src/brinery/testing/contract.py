@@ -176,8 +176,11 @@ class CodecContract:
     @classmethod
     def stream_of(cls, value: Any) -> bytes:
         """The uncompressed brinery stream a compressed file of ``value`` holds: with record
-        checksums unless the codec checks its frames itself."""
-        return dumps(value, compress=False, checksums=not cls.codec.checks_integrity)
+        checksums unless the codec checks its frames itself, and its arrays of numbers
+        byte-shuffled (``shuffle="auto"`` shuffles compressed files only)."""
+        return dumps(
+            value, compress=False, checksums=not cls.codec.checks_integrity, shuffle="byte"
+        )
 
     def foreign_stream(self, original: Any) -> Callable[[bytes], bool] | None:
         """For a codec without a check of its own: whether a damaged file of ``original`` starts

@@ -1,0 +1,497 @@
+"""Shuffled array records (docs/format.md, section 5.4) and ``dump(shuffle=)``.
+
+The byte and bit shuffles are checked against a reference written from the format document's
+text, then through every path that writes them (shuffled in the main thread or on the
+compression threads, with and without checksums, whole or from the pieces of a non-contiguous
+array), every stdlib codec and the standard tools, mapped loads, ``brinery info``,
+``brinery convert``, an older reader, and damaged or hostile record headers.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+import pickle
+import shutil
+import subprocess
+import warnings
+import zlib
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import pytest
+import xxhash
+
+import brinery
+import brinery.format.reader
+from brinery.api import convert, inspect_file
+from brinery.format.layout import (
+    ARRAY_RECORD,
+    BUFFER_RECORD,
+    CHECKSUMS_FLAG,
+    END_RECORD,
+    MAPPED_WRITABLE_FLAG,
+    PICKLE_RECORD,
+    RECORD_DIGEST,
+    RECORD_HEADER,
+    SHUFFLED_RECORDS_FLAG,
+    STREAM_HEADER,
+    STREAM_MAGIC,
+)
+from brinery.format.shuffle import (
+    BLOCK_BYTES,
+    Shuffle,
+    block_elements,
+    shuffled_blocks,
+    unshuffled_pieces,
+)
+from brinery.format.writer import StreamWriter
+from brinery.pickler import BrineryPickler
+from brinery.testing import assert_same
+
+BYTE, BIT = 0x0002, 0x0004  # the record flags, as docs/format.md gives them
+DECOMPRESS = {
+    "zlib": None,  # (frames concatenated: brinery's own reader, see _stream_of)
+    "gzip": gzip.decompress,
+    "bz2": bz2.decompress,
+    "xz": lzma.decompress,
+    "lzma": lzma.decompress,
+}
+
+
+class Header(NamedTuple):
+    kind: int
+    flags: int
+    element_size: int  # the reserved u32
+    start: int  # of the payload
+    size: int
+
+
+def _headers(stream: bytes) -> tuple[int, list[Header]]:
+    """An uncompressed stream's header flags and its records' headers."""
+    magic, _major, _minor, flags, _reserved = STREAM_HEADER.unpack_from(stream, 0)
+    assert magic == STREAM_MAGIC
+    offset, found = STREAM_HEADER.size, []
+    while True:
+        kind, padding, record_flags, reserved, size = RECORD_HEADER.unpack_from(stream, offset)
+        start = offset + RECORD_HEADER.size + padding
+        found.append(Header(kind, record_flags, reserved, start, size))
+        offset = start + size + (RECORD_DIGEST.size if flags & CHECKSUMS_FLAG else 0)
+        if kind == END_RECORD:
+            assert offset == len(stream)
+            return flags, found
+
+
+def _arrays(stream: bytes) -> list[Header]:
+    return [header for header in _headers(stream)[1] if header.kind == ARRAY_RECORD]
+
+
+def _dump(value: Any, **kwargs: Any) -> bytes:
+    buffer = io.BytesIO()
+    brinery.dump(value, buffer, **kwargs)
+    return buffer.getvalue()
+
+
+def _stream_of(data: bytes, codec: str) -> bytes:
+    """The uncompressed stream inside ``codec``'s file."""
+    if codec == "zlib":
+        parts = []
+        while data:
+            decompressor = zlib.decompressobj()
+            parts.append(decompressor.decompress(data))
+            data = decompressor.unused_data
+        return b"".join(parts)
+    decompress = DECOMPRESS[codec]
+    assert decompress is not None
+    return decompress(data)
+
+
+def _reference(data: bytes, element_size: int, bits: bool) -> bytes:
+    """docs/format.md, section 5.4, as written: blocks of N elements of E bytes; byte j of
+    element i at j*m + i; or, for bits, run 8j+b holding bit b of byte j of every element, bit t
+    of its byte k from element 8k+t; what is left over as it is."""
+    whole = (4194304 // element_size) // 8 * 8 * element_size
+    out = bytearray()
+    for start in range(0, len(data), whole):
+        block = np.frombuffer(data[start : start + whole], np.uint8)
+        count = len(block) // element_size
+        if bits:
+            count = count // 8 * 8
+        elements = block[: count * element_size].reshape(count, element_size)
+        for j in range(element_size):
+            if not bits:
+                out += elements[:, j].tobytes()
+                continue
+            for b in range(8):
+                bit = ((elements[:, j] >> b) & 1).reshape(-1, 8).astype(np.uint16)
+                out += (bit << np.arange(8, dtype=np.uint16)).sum(axis=1).astype(np.uint8).tobytes()
+        out += block[count * element_size :].tobytes()
+    return bytes(out)
+
+
+# -- the filters -------------------------------------------------------------------------------
+
+
+def test_the_examples_of_the_format_document() -> None:
+    eight = np.arange(1, 9, dtype="<u2").tobytes()
+    nine = np.arange(1, 10, dtype="<u2").tobytes()
+    assert bytes(Shuffle(False, 2).shuffled(eight)).hex(" ") == (
+        "01 02 03 04 05 06 07 08 00 00 00 00 00 00 00 00"
+    )
+    assert bytes(Shuffle(True, 2).shuffled(eight)).hex(" ") == (
+        "55 66 78 80 00 00 00 00 00 00 00 00 00 00 00 00"
+    )
+    assert bytes(Shuffle(False, 2).shuffled(nine)) == bytes(range(1, 10)) + bytes(9)
+    assert bytes(Shuffle(True, 2).shuffled(nine)) == bytes.fromhex("5566788000000000") + bytes(
+        8
+    ) + bytes.fromhex("0900")
+
+
+@pytest.mark.parametrize("bits", [False, True], ids=["byte", "bit"])
+@pytest.mark.parametrize("element_size", [2, 8, 12, 520])
+def test_the_filters_follow_the_documented_layout(element_size: int, bits: bool) -> None:
+    """Over a whole block, a last partial one and leftover bytes: as the reference says, undone
+    exactly, and the same when the payload comes in pieces that are not blocks."""
+    shuffle = Shuffle(bits, element_size)
+    assert shuffle.block_bytes == block_elements(element_size) * element_size <= BLOCK_BYTES
+    size = shuffle.block_bytes + 13 * element_size + 5  # (13: not a multiple of 8)
+    data = np.random.default_rng(element_size).integers(0, 256, size, dtype=np.uint8).tobytes()
+    stored = bytes(shuffle.shuffled(data))
+    assert stored == _reference(data, element_size, bits)
+    assert stored != data
+    memory = np.frombuffer(stored, np.uint8).copy()
+    shuffle.unshuffle_in_place(memory)
+    assert memory.tobytes() == data
+    pieces = [memoryview(data)[start : start + 999_999] for start in range(0, size, 999_999)]
+    assert b"".join(map(bytes, shuffled_blocks(pieces, shuffle))) == stored
+    blocks = [stored[: shuffle.block_bytes], stored[shuffle.block_bytes :]]
+    assert b"".join(unshuffled_pieces(blocks, shuffle)) == data
+
+
+def test_a_power_of_two_element_size_makes_4_mib_blocks() -> None:
+    """So brinery's 4 and 8 MiB frames hold whole blocks (docs/format.md, 5.4)."""
+    assert [Shuffle(False, size).block_bytes for size in (2, 4, 8, 16, 32)] == [4 << 20] * 5
+    assert Shuffle(False, 3).block_bytes == 1398096 * 3
+
+
+# -- dump(shuffle=) ----------------------------------------------------------------------------
+
+SHUFFLED_DTYPES = [
+    "<i2", ">i2", "<u4", ">i4", "<i8", ">u8", "<f2", ">f4", "<f8", ">f8",
+    np.dtype(np.longdouble).str, "<c8", ">c16", np.dtype(np.clongdouble).str,
+    "<M8[ns]", ">m8[s]",
+]  # fmt: skip
+UNSHUFFLED_DTYPES = ["|b1", "|u1", "|i1", "|S3", "<U2", "|V4", "<f8,<i4"]
+
+
+def _values(dtype: Any, nbytes: int, seed: int = 0) -> np.ndarray:
+    """About ``nbytes`` of ``dtype`` (bit patterns of every kind, text that is text)."""
+    rng = np.random.default_rng(seed)
+    dtype = np.dtype(dtype)
+    count = nbytes // dtype.itemsize
+    if dtype.kind == "b":
+        return rng.integers(0, 2, count).astype(dtype)
+    if dtype.kind == "U":
+        return rng.choice(np.array(["ab", "ü", "", "zz"], dtype=dtype), count)
+    return rng.integers(0, 256, count * dtype.itemsize, dtype=np.uint8).view(dtype)
+
+
+@pytest.mark.parametrize("dtype", SHUFFLED_DTYPES + UNSHUFFLED_DTYPES)
+def test_arrays_of_numbers_are_shuffled_and_load_exactly(dtype: Any) -> None:
+    """Every numeric dtype, byte order and item size, a size that is no whole number of blocks
+    (on the compression threads: gzip has no brinery checksums); other kinds never."""
+    value = {"data": _values(dtype, (1 << 20) + 3 * 16), "small": _values(dtype, 1000)}
+    data = _dump(value, compress=("gzip", 1), threads=2)
+    assert_same(brinery.load(io.BytesIO(data)), value)
+    stream = gzip.decompress(data)
+    assert _headers(stream)[0] & SHUFFLED_RECORDS_FLAG
+    (record,) = _arrays(stream)  # ("small" is in the pickle)
+    itemsize = np.dtype(dtype).itemsize
+    if dtype in SHUFFLED_DTYPES:
+        assert (record.flags, record.element_size) == (BYTE, itemsize)
+        stored = stream[record.start : record.start + record.size]
+        assert stored == bytes(Shuffle(False, itemsize).shuffled(value["data"]))
+    else:
+        assert (record.flags, record.element_size) == (0, 0)
+
+
+@pytest.mark.parametrize("mode", ["byte", "bit"])
+def test_orders_views_and_wrappers(mode: str) -> None:
+    """F order, a non-contiguous array written in pieces that are not blocks, subclasses,
+    masked arrays, 0-d and empty arrays: exact, on one thread or two, checksummed or not."""
+    rng = np.random.default_rng(1)
+    wide = rng.normal(size=(1200, 1500))
+    value = {
+        "fortran": np.asfortranarray(rng.normal(size=(700, 300)).astype(">f4")),
+        "strided": wide[:, ::3],  # 4.8 MB, copied in pieces of rows
+        "reversed": np.arange(300_000, dtype="<i8")[::-1],
+        "masked": np.ma.masked_array(rng.normal(size=40_000), mask=rng.integers(0, 2, 40_000)),
+        "matrix": np.arange(20_000.0).reshape(100, 200).view(np.recarray),
+        "scalar": np.array(2.5),
+        "empty": np.empty((0, 7), dtype="<c16"),
+        "read-only": np.arange(50_000, dtype=">u4"),
+    }
+    value["read-only"].flags.writeable = False
+    outputs = set()
+    for threads in (1, 2):
+        for checksums in (None, True, False):
+            data = _dump(value, compress="gzip", shuffle=mode, threads=threads, checksums=checksums)
+            assert_same(brinery.load(io.BytesIO(data), threads=threads), value)
+            if checksums is False:
+                outputs.add(data)
+    assert len(outputs) == 1  # threads change nothing
+    assert_same(brinery.load(io.BytesIO(outputs.pop()), trusted=[np.recarray]), value)
+
+
+@pytest.mark.parametrize("checksums", [False, True])
+def test_the_threads_shuffle_as_the_main_thread_does(checksums: bool) -> None:
+    """On the compression threads (no checksums) or in the main thread (checksums, an
+    uncompressed file), the stream holds the same bytes, and they load exactly."""
+    value = {"a": np.random.default_rng(2).normal(size=(3 << 20) // 8 + 77), "b": np.arange(9)}
+    compressed = _dump(value, compress="gzip", shuffle="bit", checksums=checksums, threads=2)
+    plain = _dump(value, compress=False, shuffle="bit", checksums=checksums)
+    assert gzip.decompress(compressed) == plain
+    assert [(r.flags, r.element_size) for r in _arrays(plain)] == [(BIT, 8)]
+    assert_same(brinery.load(io.BytesIO(plain)), value)
+
+
+@pytest.mark.parametrize("codec", ["zlib", "gzip", "bz2", "xz", "lzma"])
+def test_every_stdlib_codec_compresses_shuffled_floats_smaller(codec: str) -> None:
+    """Normal floats: byte shuffle makes the file smaller, with every codec (a deterministic
+    sample: a size, not a time); both load exactly, through the codec's own reader too."""
+    value = {"normal": np.random.default_rng(0).normal(size=(1 << 20) // 8 + 1000)}
+    shuffled = _dump(value, compress=(codec, 1))  # (shuffle="auto")
+    plain = _dump(value, compress=(codec, 1), shuffle=False)
+    assert len(shuffled) < 0.95 * len(plain)
+    for data in (shuffled, plain):
+        assert_same(brinery.load(io.BytesIO(data)), value)
+    stream = _stream_of(shuffled, codec)
+    assert [(r.flags, r.element_size) for r in _arrays(stream)] == [(BYTE, 8)]
+    assert_same(brinery.load(io.BytesIO(stream)), value)
+
+
+def test_auto_shuffles_compressed_files_only() -> None:
+    """An uncompressed file stays mappable in place unless a shuffle is asked for; shuffle=False
+    writes what a format 1.2 reader reads."""
+    value = {"a": np.arange(100_000, dtype="<f8")}
+    plain = _dump(value, compress=False)
+    assert _headers(plain)[0] == CHECKSUMS_FLAG
+    assert [(r.flags, r.element_size) for r in _arrays(plain)] == [(0, 0)]
+    asked = _dump(value, compress=False, shuffle=True)
+    assert _headers(asked)[0] == CHECKSUMS_FLAG | SHUFFLED_RECORDS_FLAG
+    assert [(r.flags, r.element_size) for r in _arrays(asked)] == [(BYTE, 8)]
+    never = gzip.decompress(_dump(value, compress="gzip", shuffle=False))
+    assert _headers(never)[0] == 0
+    assert [(r.flags, r.element_size) for r in _arrays(never)] == [(0, 0)]
+
+
+@pytest.mark.parametrize(
+    "shuffle", ["Byte", "none", "bits", None, 1, 0, b"byte", ["byte"]], ids=repr
+)
+def test_an_invalid_shuffle_is_refused_before_writing(shuffle: Any, tmp_path: Path) -> None:
+    path = tmp_path / "refused.pkl.gz"
+    with pytest.raises(brinery.InvalidArgumentError) as raised:
+        brinery.dump({"a": 1}, path, shuffle=shuffle)
+    assert str(raised.value) == (
+        f"shuffle={shuffle!r} is not valid: use 'auto' (byte shuffle when compressing), True or "
+        "'byte', 'bit', or False"
+    )
+    assert isinstance(raised.value, ValueError)
+    assert not path.exists()
+
+
+# -- reading -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("codec", ["gzip", "bz2", "xz"])
+def test_the_standard_tool_decompresses_a_shuffled_file(codec: str, tmp_path: Path) -> None:
+    """``gzip -dc`` & co. give the brinery stream, whose records say they are shuffled."""
+    tool = {"gzip": "gzip", "bz2": "bzip2", "xz": "xz"}[codec]
+    if shutil.which(tool) is None:
+        pytest.skip(f"the {tool} command-line tool is not installed")
+    value = {"a": np.random.default_rng(3).normal(size=200_000).astype("<f4"), "b": [1, "x"]}
+    path = tmp_path / "shuffled.bin"
+    brinery.dump(value, path, compress=(codec, 1), threads=2)
+    done = subprocess.run([tool, "-dc", str(path)], capture_output=True, check=True)
+    assert _headers(done.stdout)[0] & SHUFFLED_RECORDS_FLAG
+    assert [(r.flags, r.element_size) for r in _arrays(done.stdout)] == [(BYTE, 4)]
+    assert_same(brinery.load(io.BytesIO(done.stdout)), value)
+
+
+def test_a_format_1_2_reader_asks_to_upgrade(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reader that does not know the shuffled-records flag (1.2's known flags) refuses the
+    stream as one needing a newer brinery, and reads shuffle=False files."""
+    value = {"a": np.arange(100_000, dtype="<i4")}
+    shuffled = _dump(value, compress="gzip")
+    unshuffled = _dump(value, compress="gzip", shuffle=False)
+    monkeypatch.setattr(
+        brinery.format.reader, "KNOWN_STREAM_FLAGS", CHECKSUMS_FLAG | MAPPED_WRITABLE_FLAG
+    )
+    with pytest.raises(
+        brinery.UnsupportedVersionError,
+        match=r"uses brinery format 1\.3 with features this version of brinery does not know "
+        r"\(flags 0x0004, reserved 0x0\): upgrade brinery to load it",
+    ):
+        brinery.load(io.BytesIO(shuffled))
+    assert_same(brinery.load(io.BytesIO(unshuffled)), value)
+
+
+def test_a_mapped_load_reads_shuffled_arrays_into_memory(tmp_path: Path) -> None:
+    """They cannot be mapped in place: read, unshuffled, with a warning; the others are
+    mapped.  Converted to an unshuffled file, all are mapped, without a warning."""
+    value = {
+        "floats": np.random.default_rng(4).normal(size=100_000),
+        "bytes": np.arange(100_000, dtype=np.uint8),
+    }
+    path = tmp_path / "asked.brn"
+    brinery.dump(value, path, compress=False, shuffle="byte")
+    with pytest.warns(UserWarning, match=r"the file's shuffled arrays are loaded into memory"):
+        loaded = brinery.load(path, mmap_mode="r")
+    assert type(loaded["floats"]) is np.ndarray
+    assert type(loaded["bytes"]) is np.memmap
+    np.testing.assert_array_equal(loaded["floats"], value["floats"])
+    np.testing.assert_array_equal(loaded["bytes"], value["bytes"])
+    compressed = tmp_path / "shuffled.gz"
+    brinery.dump(value, compressed)
+    unshuffled = tmp_path / "unshuffled.brn"
+    convert(compressed, unshuffled, compress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        mapped = brinery.load(unshuffled, mmap_mode="r")
+    assert type(mapped["floats"]) is np.memmap
+    assert_same(brinery.load(unshuffled), value)
+
+
+def test_info_names_each_arrays_filter(tmp_path: Path) -> None:
+    value = {
+        "byte": np.arange(20_000, dtype="<i8"),
+        "bit": np.arange(20_000, dtype="<i8"),
+        "text": np.array(["x"] * 20_000),
+    }
+    found = {}
+    for mode in ("byte", "bit", False):
+        path = tmp_path / f"{mode}.gz"
+        brinery.dump(value, path, shuffle=mode)
+        found[mode] = [array.shuffle for array in inspect_file(path).arrays]
+    assert found == {"byte": ["byte", "byte", None], "bit": ["bit", "bit", None], False: [None] * 3}
+
+
+def test_convert_keeps_shuffled_records_in_compressed_files(tmp_path: Path) -> None:
+    value = {"a": np.random.default_rng(5).normal(size=150_000), "b": np.arange(9)}
+    source = tmp_path / "source.gz"
+    brinery.dump(value, source, shuffle="bit")
+    target = tmp_path / "target.z"
+    convert(source, target, compress="zlib")
+    assert [array.shuffle for array in inspect_file(target).arrays] == ["bit", None]
+    stream = _stream_of(target.read_bytes(), "zlib")
+    assert [(r.flags, r.element_size) for r in _arrays(stream)] == [(BIT, 8)]
+    assert_same(brinery.load(target), value)
+    plain = tmp_path / "plain.brn"
+    convert(target, plain, compress=False)
+    assert _headers(plain.read_bytes())[0] == CHECKSUMS_FLAG
+    assert [array.shuffle for array in inspect_file(plain).arrays] == [None, None]
+    assert_same(brinery.load(plain), value)
+
+
+def test_flips_in_a_shuffled_zlib_file_are_damage_or_harmless() -> None:
+    """zlib (Adler-32 only) keeps brinery's checksums, which cover the shuffled bytes: a flip
+    anywhere is reported, or decodes to the very same stream; never different data."""
+    value = {"a": np.arange(8192, dtype="<i8") * 7, "b": "text"}
+    data = _dump(value, compress="zlib")
+    assert [(r.flags, r.element_size) for r in _arrays(_stream_of(data, "zlib"))] == [(BYTE, 8)]
+    for offset in range(len(data)):
+        damaged = bytearray(data)
+        damaged[offset] ^= 0x10
+        try:
+            loaded = brinery.load(io.BytesIO(bytes(damaged)))
+        except brinery.BrineryError:
+            continue
+        assert_same(loaded, value)
+
+
+# -- damaged and hostile headers ---------------------------------------------------------------
+
+
+def _forged(
+    kind: int, flags: int, element_size: int, *, stream_flags: int = SHUFFLED_RECORDS_FLAG
+) -> bytes:
+    """A checksummed stream of one float64 array record (and, for a buffer record, a
+    ``bytearray`` out of band) whose ``kind`` record header says ``flags`` and
+    ``element_size``, checksums recomputed (as an attacker would)."""
+    buffer = io.BytesIO()
+    writer = StreamWriter(buffer, shuffles=True)
+    array = np.arange(10_000, dtype="<f8")
+    pickled: Any = {"a": array}
+    if kind == BUFFER_RECORD:
+        pickled = pickle.PickleBuffer(bytearray(100_000))  # (out of band: a buffer record)
+    BrineryPickler(writer, 5, "byte").dump(pickled)
+    writer.finish()
+    stream = bytearray(buffer.getvalue())
+    STREAM_HEADER.pack_into(stream, 0, STREAM_MAGIC, 1, 3, CHECKSUMS_FLAG | stream_flags, 0)
+    offset = STREAM_HEADER.size
+    while True:
+        head = RECORD_HEADER.unpack_from(stream, offset)
+        end = offset + RECORD_HEADER.size + head[1] + head[4]
+        if head[0] == kind:
+            RECORD_HEADER.pack_into(stream, offset, head[0], head[1], flags, element_size, head[4])
+        covered = bytes(stream[offset:end])
+        if head[0] == END_RECORD:
+            covered = bytes(stream[: STREAM_HEADER.size]) + covered
+        RECORD_DIGEST.pack_into(stream, end, xxhash.xxh3_64_intdigest(covered))
+        if head[0] == END_RECORD:
+            return bytes(stream)
+        offset = end + RECORD_DIGEST.size
+
+
+def test_the_forger_makes_a_valid_file() -> None:
+    """(The forged files below differ from this one in their headers only.)"""
+    stream = _forged(ARRAY_RECORD, BYTE, 8)
+    assert_same(brinery.load(io.BytesIO(stream), trusted=[]), {"a": np.arange(10_000.0)})
+    buffers = _forged(BUFFER_RECORD, 0, 0)
+    assert bytes(brinery.load(io.BytesIO(buffers))) == bytes(100_000)
+
+
+DAMAGED = {
+    "on a pickle record": (PICKLE_RECORD, BYTE, 8, SHUFFLED_RECORDS_FLAG),
+    "on a buffer record": (BUFFER_RECORD, BYTE, 8, SHUFFLED_RECORDS_FLAG),
+    "on the end record": (END_RECORD, BIT, 8, SHUFFLED_RECORDS_FLAG),
+    "both filters": (ARRAY_RECORD, BYTE | BIT, 8, SHUFFLED_RECORDS_FLAG),
+    "with the changed flag": (ARRAY_RECORD, BYTE | 1, 8, SHUFFLED_RECORDS_FLAG),
+    "element size 0": (ARRAY_RECORD, BYTE, 0, SHUFFLED_RECORDS_FLAG),
+    "element size 1": (ARRAY_RECORD, BIT, 1, SHUFFLED_RECORDS_FLAG),
+    "element size 4097": (ARRAY_RECORD, BYTE, 4097, SHUFFLED_RECORDS_FLAG),
+    "element size 2**32-1": (ARRAY_RECORD, BIT, 2**32 - 1, SHUFFLED_RECORDS_FLAG),
+    "not announced by the stream": (ARRAY_RECORD, BYTE, 8, 0),
+}
+
+
+@pytest.mark.parametrize("entry", ["load", "safe", "info", "untrusted_types"])
+@pytest.mark.parametrize("case", list(DAMAGED))
+def test_a_filter_a_record_cannot_have_is_damage(case: str, entry: str) -> None:
+    kind, flags, element_size, stream_flags = DAMAGED[case]
+    stream = io.BytesIO(_forged(kind, flags, element_size, stream_flags=stream_flags))
+    read = {
+        "load": brinery.load,
+        "safe": lambda source: brinery.load(source, trusted=[]),
+        "info": inspect_file,
+        "untrusted_types": brinery.untrusted_types,
+    }[entry]
+    message = r"the record header at byte \d+ of the data is damaged: it declares a shuffle"
+    with pytest.raises(brinery.CorruptFileError, match=message):
+        read(stream)
+
+
+@pytest.mark.parametrize("element_size", [2, 4, 16])
+def test_an_element_size_that_is_not_the_arrays_is_damage(element_size: int) -> None:
+    """The reference reader requires the element size of the dtype that claims the record."""
+    stream = _forged(ARRAY_RECORD, BYTE, element_size)
+    for kwargs in ({}, {"trusted": []}):
+        with pytest.raises(
+            brinery.CorruptFileError,
+            match=rf"asks for an array of 8-byte items, but the next record in the data was "
+            rf"shuffled as {element_size}-byte elements",
+        ):
+            brinery.load(io.BytesIO(stream), **kwargs)
