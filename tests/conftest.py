@@ -3,8 +3,8 @@
 Helpers are handed out as fixtures (test modules are plain, rootdir-less modules and do not
 import each other): ``assert_same`` compares a loaded object with the original exactly,
 ``dumps``/``loads`` go through ``io.BytesIO`` (those three are :mod:`brinery.testing`'s, the
-plugin test kit's), ``roundtrip`` goes through a file, and ``records`` parses an uncompressed
-brinery stream into its records.
+plugin test kit's), ``roundtrip`` goes through a file, ``records`` parses an uncompressed
+brinery stream into its records, and ``smooth_images`` draws images.
 """
 
 from __future__ import annotations
@@ -187,6 +187,32 @@ def joblib_object() -> dict[str, Any]:
         "e": np.empty((0, 3)),
         "z": np.array(7.5),
     }
+
+
+def _smooth_images(count: int, seed: int = 0, height: int = 62, width: int = 47) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    ys = np.arange(height, dtype=np.float32)[None, :, None]
+    xs = np.arange(width, dtype=np.float32)[None, None, :]
+
+    def each(low: float, high: float) -> np.ndarray:
+        return rng.uniform(low, high, (count, 1, 1)).astype(np.float32)
+
+    picture = each(60, 170) + each(-1, 1) * ys + each(-1, 1) * xs
+    for _ in range(6):
+        centre_y, centre_x = each(0, height), each(0, width)
+        spread_y, spread_x = each(4, 18), each(4, 14)
+        blob = ((ys - centre_y) / spread_y) ** 2 + ((xs - centre_x) / spread_x) ** 2
+        picture = picture + each(-70, 90) * np.exp(-blob)
+    picture += rng.integers(-1, 2, picture.shape)
+    return np.clip(picture, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def smooth_images() -> Callable[..., np.ndarray]:
+    """``smooth_images(count, seed=0, height=62, width=47)``: ``count`` deterministic greyscale
+    ``uint8`` images like a face data set's (a tilted grey background, six Gaussian blobs, one
+    grey level of noise), shape ``(count, height, width)``: what the delta filter is for."""
+    return _smooth_images
 
 
 @pytest.fixture

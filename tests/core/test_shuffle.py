@@ -138,14 +138,14 @@ def _reference(data: bytes, element_size: int, bits: bool) -> bytes:
 def test_the_examples_of_the_format_document() -> None:
     eight = np.arange(1, 9, dtype="<u2").tobytes()
     nine = np.arange(1, 10, dtype="<u2").tobytes()
-    assert bytes(Shuffle(False, 2).shuffled(eight)).hex(" ") == (
+    assert bytes(Shuffle("byte", 2).shuffled(eight)).hex(" ") == (
         "01 02 03 04 05 06 07 08 00 00 00 00 00 00 00 00"
     )
-    assert bytes(Shuffle(True, 2).shuffled(eight)).hex(" ") == (
+    assert bytes(Shuffle("bit", 2).shuffled(eight)).hex(" ") == (
         "55 66 78 80 00 00 00 00 00 00 00 00 00 00 00 00"
     )
-    assert bytes(Shuffle(False, 2).shuffled(nine)) == bytes(range(1, 10)) + bytes(9)
-    assert bytes(Shuffle(True, 2).shuffled(nine)) == bytes.fromhex("5566788000000000") + bytes(
+    assert bytes(Shuffle("byte", 2).shuffled(nine)) == bytes(range(1, 10)) + bytes(9)
+    assert bytes(Shuffle("bit", 2).shuffled(nine)) == bytes.fromhex("5566788000000000") + bytes(
         8
     ) + bytes.fromhex("0900")
 
@@ -155,7 +155,7 @@ def test_the_examples_of_the_format_document() -> None:
 def test_the_filters_follow_the_documented_layout(element_size: int, bits: bool) -> None:
     """Over a whole block, a last partial one and leftover bytes: as the reference says, undone
     exactly, and the same when the payload comes in pieces that are not blocks."""
-    shuffle = Shuffle(bits, element_size)
+    shuffle = Shuffle("bit" if bits else "byte", element_size)
     assert shuffle.block_bytes == block_elements(element_size) * element_size <= BLOCK_BYTES
     size = shuffle.block_bytes + 13 * element_size + 5  # (13: not a multiple of 8)
     data = np.random.default_rng(element_size).integers(0, 256, size, dtype=np.uint8).tobytes()
@@ -173,8 +173,8 @@ def test_the_filters_follow_the_documented_layout(element_size: int, bits: bool)
 
 def test_a_power_of_two_element_size_makes_4_mib_blocks() -> None:
     """So brinery's 4 and 8 MiB frames hold whole blocks (docs/format.md, 5.4)."""
-    assert [Shuffle(False, size).block_bytes for size in (2, 4, 8, 16, 32)] == [4 << 20] * 5
-    assert Shuffle(False, 3).block_bytes == 1398096 * 3
+    assert [Shuffle("byte", size).block_bytes for size in (2, 4, 8, 16, 32)] == [4 << 20] * 5
+    assert Shuffle("byte", 3).block_bytes == 1398096 * 3
 
 
 # -- dump(shuffle=) ----------------------------------------------------------------------------
@@ -213,7 +213,7 @@ def test_arrays_of_numbers_are_shuffled_and_load_exactly(dtype: Any) -> None:
     if dtype in SHUFFLED_DTYPES:
         assert (record.flags, record.element_size) == (BYTE, itemsize)
         stored = stream[record.start : record.start + record.size]
-        assert stored == bytes(Shuffle(False, itemsize).shuffled(value["data"]))
+        assert stored == bytes(Shuffle("byte", itemsize).shuffled(value["data"]))
     else:
         assert (record.flags, record.element_size) == (0, 0)
 
@@ -296,8 +296,8 @@ def test_an_invalid_shuffle_is_refused_before_writing(shuffle: Any, tmp_path: Pa
     with pytest.raises(brinery.InvalidArgumentError) as raised:
         brinery.dump({"a": 1}, path, shuffle=shuffle)
     assert str(raised.value) == (
-        f"shuffle={shuffle!r} is not valid: use 'auto' (byte shuffle when compressing), True or "
-        "'byte', 'bit', or False"
+        f"shuffle={shuffle!r} is not valid: use 'auto' (when compressing: delta for images, byte "
+        "shuffle for other numbers), True or 'byte', 'bit', 'delta', or False"
     )
     assert isinstance(raised.value, ValueError)
     assert not path.exists()
@@ -348,7 +348,7 @@ def test_a_mapped_load_reads_shuffled_arrays_into_memory(tmp_path: Path) -> None
     }
     path = tmp_path / "asked.brn"
     brinery.dump(value, path, compress=False, shuffle="byte")
-    with pytest.warns(UserWarning, match=r"the file's shuffled arrays are loaded into memory"):
+    with pytest.warns(UserWarning, match=r"the file's filtered arrays \(shuffled or delta-coded\)"):
         loaded = brinery.load(path, mmap_mode="r")
     assert type(loaded["floats"]) is np.ndarray
     assert type(loaded["bytes"]) is np.memmap
@@ -479,7 +479,7 @@ def test_a_filter_a_record_cannot_have_is_damage(case: str, entry: str) -> None:
         "info": inspect_file,
         "untrusted_types": brinery.untrusted_types,
     }[entry]
-    message = r"the record header at byte \d+ of the data is damaged: it declares a shuffle"
+    message = r"the record header at byte \d+ of the data is damaged: it declares a filter it"
     with pytest.raises(brinery.CorruptFileError, match=message):
         read(stream)
 
@@ -492,6 +492,6 @@ def test_an_element_size_that_is_not_the_arrays_is_damage(element_size: int) -> 
         with pytest.raises(
             brinery.CorruptFileError,
             match=rf"asks for an array of 8-byte items, but the next record in the data was "
-            rf"shuffled as {element_size}-byte elements",
+            rf"filtered \(byte shuffle\) as {element_size}-byte elements",
         ):
             brinery.load(io.BytesIO(stream), **kwargs)

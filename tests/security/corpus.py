@@ -1112,7 +1112,7 @@ case(
 # 7. Shuffled array records (format 1.3): filters a record cannot have --------------------------
 
 ATTACK_7 = "7 shuffled records"
-BYTE_SHUFFLED, BIT_SHUFFLED = 0x0002, 0x0004  # record flags (docs/format.md, 5.4)
+BYTE_SHUFFLED, BIT_SHUFFLED, DELTA = 0x0002, 0x0004, 0x0008  # record flags (docs/format.md, 5.4)
 
 
 def _shuffled_stream(
@@ -1179,6 +1179,12 @@ def _floats_pickle(count: int) -> bytes:
     return proto(call(glob("brinery.rebuild", "array"), *arguments))
 
 
+def _bytes_pickle(rows: int, columns: int) -> bytes:
+    """``brinery.rebuild.array('|u1', (rows, columns), 'C', True)``: an image."""
+    arguments = (text("|u1"), tup(integer(rows), integer(columns)), text("C"), TRUE)
+    return proto(call(glob("brinery.rebuild", "array"), *arguments))
+
+
 def _shuffled_variants(**forged: Any) -> tuple[Variant, ...]:
     """The forged stream, uncompressed, gzip and zstd (one frame each; ``only``: these)."""
     count = forged.pop("count", 1000)
@@ -1229,6 +1235,41 @@ for _name, _what, _forged in [
     # refused with a MemoryError as cause, shuffled or not; reported on issue 14)
     ("shuffled-declares-more", "a byte-shuffled array record declaring 2**40 bytes, holding 8000",
      {"kind": "A", "flags": BYTE_SHUFFLED, "element_size": 8, "declared": 1 << 40,
+      "only": ("stream",)}),
+]:  # fmt: skip
+    case(_name, ATTACK_7, _what, _shuffled_variants(**_forged))
+
+# The delta filter (an image's bytes as differences): 1-byte elements, alone on an array record.
+_IMAGE = _bytes_pickle(100, 80)  # (8000 bytes: the forged record's payload)
+for _name, _what, _forged in [
+    ("delta-pickle-record", "the pickle's records flagged delta, element size 1",
+     {"kind": "P", "flags": DELTA, "element_size": 1, "pickled": _IMAGE}),
+    ("delta-buffer-record", "an out-of-band buffer record flagged delta",
+     {"kind": "B", "flags": DELTA, "element_size": 1, "pickled": _BUFFER_PICKLE}),
+    ("delta-end-record", "the end record flagged delta",
+     {"kind": "E", "flags": DELTA, "element_size": 1, "pickled": _IMAGE}),
+    ("delta-with-byte-shuffle", "an image's array record flagged delta and byte-shuffled",
+     {"kind": "A", "flags": DELTA | BYTE_SHUFFLED, "element_size": 1, "pickled": _IMAGE}),
+    ("delta-with-bit-shuffle", "an image's array record flagged delta and bit-shuffled, "
+     "element size 2", {"kind": "A", "flags": DELTA | BIT_SHUFFLED, "element_size": 2,
+                        "pickled": _IMAGE}),
+    ("delta-with-changed-flag", "an image's array record flagged delta and changed (in a stream "
+     "that was never mapped writable)",
+     {"kind": "A", "flags": DELTA | 0x0001, "element_size": 1, "pickled": _IMAGE}),
+    ("delta-element-size-0", "an image's delta record of 0-byte elements",
+     {"kind": "A", "flags": DELTA, "element_size": 0, "pickled": _IMAGE}),
+    ("delta-element-size-8", "an image's delta record of 8-byte elements",
+     {"kind": "A", "flags": DELTA, "element_size": 8, "pickled": _IMAGE}),
+    ("delta-element-size-huge", "an image's delta record of 2**32-1-byte elements",
+     {"kind": "A", "flags": DELTA, "element_size": 2**32 - 1, "pickled": _IMAGE}),
+    ("delta-unannounced", "an image's delta record in a stream whose header does not say it may "
+     "hold filtered records",
+     {"kind": "A", "flags": DELTA, "element_size": 1, "announced": False, "pickled": _IMAGE}),
+    ("delta-float-items", "a <f8 array over a delta record (of 1-byte elements)",
+     {"kind": "A", "flags": DELTA, "element_size": 1}),
+    # (uncompressed only, as shuffled-declares-more)
+    ("delta-declares-more", "an image's delta record declaring 2**40 bytes, holding 8000",
+     {"kind": "A", "flags": DELTA, "element_size": 1, "declared": 1 << 40, "pickled": _IMAGE,
       "only": ("stream",)}),
 ]:  # fmt: skip
     case(_name, ATTACK_7, _what, _shuffled_variants(**_forged))

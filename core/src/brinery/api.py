@@ -60,12 +60,15 @@ def dump(
     parallel (default: every core).  ``checksums``: brinery's own checksum after every record
     (XXH3-64), by default only where the compressor has no strong check of its own (none, zlib,
     lzma-alone); ``True`` adds them everywhere, ``False`` leaves them out.  ``shuffle``: how
-    the memory of large arrays of numbers (ints, floats, complex, datetimes; items of 2 bytes
-    or more) is filtered before compression: ``"byte"`` (or ``True``) groups their bytes by
-    position, block by block, which compresses floats better (blosc's shuffle); ``"bit"``
-    groups their bits, slower; ``"auto"`` (the default) is ``"byte"`` when compressing and
-    nothing otherwise, so uncompressed files stay mappable; ``False``: never (then readers of
-    format 1.2 read the file too: shuffling is format 1.3's, docs/format.md).  ``progress``:
+    the memory of large arrays of numbers is filtered before compression: ``"byte"`` (or
+    ``True``) groups the bytes of numbers of 2 bytes or more (ints, floats, complex, datetimes)
+    by position, block by block, which compresses floats better (blosc's shuffle); ``"bit"``
+    groups their bits, slower; ``"delta"`` stores each byte of 1-byte integer arrays (uint8,
+    int8) as its difference from the previous one, which compresses smooth images better;
+    ``"auto"`` (the default), when compressing, delta for 1-byte integer arrays of 2 dimensions
+    or more (images, masks) and ``"byte"`` for larger numbers, and nothing otherwise, so
+    uncompressed files stay mappable; ``False``: never (then readers of format 1.2 read the
+    file too: filters are format 1.3's, docs/format.md).  ``progress``:
     ``True`` shows the bytes written (tqdm if installed, else a line on standard error), a
     callable is called with ``(done, total)``: ``total`` is ``None``, or for an uncompressed
     file the arrays' memory it will hold at least (dropped if ``done`` passes it).  Writing to
@@ -193,11 +196,11 @@ def convert(
 
     The records are copied as they are read, each checked (checksums, the codec's checks) on
     the way, into ``target``, written atomically; ``compress``, ``threads`` and ``checksums``
-    as for :func:`dump` (``compress`` follows ``target``'s extension when not given).  Shuffled
-    array records stay shuffled in a compressed ``target`` and are unshuffled in an
-    uncompressed one (which can then be mapped); records are never newly shuffled (the dtypes
-    are in the pickle, which is not read).  ``on_progress(done, total)`` is told how many bytes
-    of ``source`` were read.
+    as for :func:`dump` (``compress`` follows ``target``'s extension when not given).  Filtered
+    array records (shuffled, delta-coded) stay filtered in a compressed ``target`` and are
+    unfiltered in an uncompressed one (which can then be mapped); records are never newly
+    filtered (the dtypes are in the pickle, which is not read).  ``on_progress(done, total)``
+    is told how many bytes of ``source`` were read.
     """
     threads = checked_threads(threads)
     check_checksums(checksums)

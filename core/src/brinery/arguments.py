@@ -120,17 +120,17 @@ def check_checksums(checksums: object) -> None:
 
 
 def checked_shuffle(shuffle: object) -> str | None:
-    """``dump(shuffle=)`` as ``"byte"``, ``"bit"``, ``"auto"``, or ``None`` for no shuffling
-    (``True`` is ``"byte"``)."""
+    """``dump(shuffle=)`` as ``"byte"``, ``"bit"``, ``"delta"``, ``"auto"``, or ``None`` for no
+    filter (``True`` is ``"byte"``)."""
     if shuffle is False:
         return None
     if shuffle is True:
         return "byte"
-    if type(shuffle) is str and shuffle in ("byte", "bit", "auto"):
+    if type(shuffle) is str and shuffle in ("byte", "bit", "delta", "auto"):
         return shuffle
     raise InvalidArgumentError(
-        f"shuffle={shuffle!r} is not valid: use 'auto' (byte shuffle when compressing), True "
-        "or 'byte', 'bit', or False"
+        f"shuffle={shuffle!r} is not valid: use 'auto' (when compressing: delta for images, byte "
+        "shuffle for other numbers), True or 'byte', 'bit', 'delta', or False"
     )
 
 

@@ -39,12 +39,11 @@ def replacing(path: str | os.PathLike[str], *, durable: bool = True) -> Iterator
     file-size limit) names ``path`` as given, not the temporary file the user never asked
     for; errors of the caller's own work inside the block come out as they are.
     """
-    import secrets  # (here, once per dump: importing it, and hashlib with it, is not cheap)
 
     named = os.fspath(path)
     target = os.path.realpath(path)
     folder, name = os.path.split(target)
-    temporary = os.path.join(folder, f".{name}{TEMPORARY_MARKER}{secrets.token_hex(4)}")
+    temporary = os.path.join(folder, f".{name}{TEMPORARY_MARKER}{os.urandom(4).hex()}")
     with _naming(named):
         mode = _kept_mode(target)
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)

@@ -282,8 +282,8 @@ def _describe(path: str, found: Inspection, size: int | None) -> str:
     lines.append(f"  arrays: {len(found.arrays)}, {total:,} bytes")
     for array in found.arrays:
         where = "in the pickle" if array.in_pickle else "record"
-        if array.shuffle is not None:
-            where = f"{array.shuffle}-shuffled"  # (a record, filtered: docs/format.md, 5.4)
+        if array.shuffle is not None:  # (a record, filtered: docs/format.md, 5.4)
+            where = "delta" if array.shuffle == "delta" else f"{array.shuffle}-shuffled"
         name = f"{np.dtype(array.dtype).name} ({array.dtype})"
         path = array.path or "(the object itself)"  # (paths are ASCII: see array_paths)
         lines.append(

@@ -21,8 +21,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import rebuild
+from .filter_choice import filter_for
 from .format.layout import ARRAY_RECORD, BUFFER_RECORD
-from .format.shuffle import shuffle_for
 from .format.writer import StreamWriter
 
 #: Arrays and buffers smaller than this travel inside the pickle: for them a record of their own
@@ -42,7 +42,7 @@ class _Dump:
     def __init__(self, stream: StreamWriter, protocol: int, shuffle: str | None) -> None:
         self.stream = stream
         self.protocol = protocol
-        self.shuffle = shuffle  # "byte", "bit" or None: how array records are filtered
+        self.shuffle = shuffle  # "byte", "bit", "delta", "auto" or None: array records' filters
         self.dtype_tokens: dict[int, tuple[np.dtype, np.dtype | str]] = {}
         # dtypes (by id, kept alive by dtype_tokens) whose small C-contiguous arrays have gone
         # in band as a PickleBuffer before: their next ones take the fast path.
@@ -139,7 +139,7 @@ class _Dump:
             ARRAY_RECORD,
             array.nbytes,
             memory_blocks(array, order),
-            shuffle_for(array.dtype, self.shuffle),
+            filter_for(array, order, self.shuffle),
         )
         return (rebuild.array, (dtype, array.shape, order, bool(array.flags.writeable)))
 
@@ -197,8 +197,9 @@ class BrineryPickler(pickle.Pickler):
     on the class (:class:`_Reducer`), which finds the dump in progress in a context variable,
     and the buffer callback is that dump's :class:`_Dump`, which knows nothing of the pickler.
 
-    ``shuffle`` (``"byte"``, ``"bit"`` or ``None``) filters the array records of numbers
-    (:func:`~brinery.format.shuffle.shuffle_for`; the stream must be one that may hold them).
+    ``shuffle`` (``"byte"``, ``"bit"``, ``"delta"``, ``"auto"`` or ``None``) filters the array
+    records of numbers (:func:`~brinery.filter_choice.filter_for`; the stream must be one that
+    may hold them).
     """
 
     reducer_override = _Reducer()  # (not bound: see above)

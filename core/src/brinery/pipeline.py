@@ -89,9 +89,10 @@ def write_value(
     shuffle: str | None = None,
 ) -> None:
     """``value``, pickled, as a brinery stream into ``file``; ``shuffle``: ``"byte"``,
-    ``"bit"``, ``"auto"`` (byte shuffle when compressed) or ``None`` (:mod:`.format.shuffle`)."""
-    if shuffle == "auto":
-        shuffle = "byte" if compression is not None else None
+    ``"bit"``, ``"delta"``, ``"auto"`` (a filter chosen for each array, when compressed) or
+    ``None`` (:func:`.filter_choice.filter_for`)."""
+    if shuffle == "auto" and compression is None:
+        shuffle = None  # (uncompressed files stay mappable)
 
     def pickle_into(stream: StreamWriter) -> None:
         try:
@@ -116,7 +117,7 @@ def write_stream(
     shuffles: bool = False,
 ) -> None:
     """A brinery stream into ``file``, compressed as asked, its records written by ``fill``;
-    ``shuffles``: it may hold shuffled array records (its header says so)."""
+    ``shuffles``: it may hold filtered array records (its header says so)."""
     if checksums is None:  # brinery's own where the codec has no strong check of its own
         checksums = compression is None or not compression.compressor.checks_integrity
     if compression is None:

@@ -81,7 +81,7 @@ class ArrayInfo:
     nbytes: int
     in_pickle: bool  # small arrays travel inside the pickle; large ones in records
     path: str = UNKNOWN  # where it is in the object: '["model"].coef_' ("": the object itself)
-    shuffle: str | None = None  # its record's filter, "byte" or "bit" (docs/format.md, 5.4)
+    shuffle: str | None = None  # its record's filter, "byte", "bit", "delta" (docs/format.md, 5.4)
 
 
 @dataclasses.dataclass(frozen=True)

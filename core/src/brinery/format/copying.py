@@ -1,8 +1,8 @@
 """Copying a stream record by record, without unpickling: ``brinery convert`` and
 ``brinery bench``.  Each record is checked as it is read and written anew (new padding, new
-checksums, new compression frames).  A shuffled record is read unshuffled and shuffled again
-when the new stream may hold shuffled records (a compressed one), so it is copied unshuffled
-into an uncompressed file, which can then be mapped."""
+checksums, new compression frames).  A filtered (shuffled, delta-coded) record is read
+unfiltered and filtered again when the new stream may hold filtered records (a compressed one),
+so it is copied unfiltered into an uncompressed file, which can then be mapped."""
 
 from __future__ import annotations
 

@@ -70,7 +70,7 @@ class SkippedRecord(NamedTuple):
     """A raw memory record read (and checked) but not kept: ``brinery info``."""
 
     size: int
-    shuffle: str | None = None  # its filter ("byte", "bit"), if it is shuffled
+    shuffle: str | None = None  # its filter ("byte", "bit", "delta"), if it has one
 
 
 class ShuffledMemory(NamedTuple):
@@ -260,7 +260,8 @@ class StreamReader:
             if itemsize is not None and itemsize != element_size:
                 raise CorruptFileError(
                     f"the pickle data asks for an array of {itemsize}-byte items, but the next "
-                    f"record in {self._what} was shuffled as {element_size}-byte elements"
+                    f"record in {self._what} was filtered ({memory.shuffle.description}) as "
+                    f"{element_size}-byte elements"
                 )
             return memory.memory
         return memory
@@ -519,14 +520,15 @@ class StreamReader:
             self._end_record(head, size, start)
 
     def _unshuffled(self, memory: np.ndarray, shuffle: Shuffle) -> ShuffledMemory:
-        """A shuffled record's memory (read, and checked as stored) unshuffled in place.  A
+        """A filtered record's memory (read, and checked as stored) unfiltered in place.  A
         mapped load reads it too, since the file does not hold the array's bytes, and says so
         once."""
         if self._mapping is not None and not self._warned_unmapped:
             self._warned_unmapped = True
             warn(
-                "mmap_mode: the file's shuffled arrays are loaded into memory, since the file "
-                "does not hold their bytes as they are (dump with shuffle=False to map them)"
+                "mmap_mode: the file's filtered arrays (shuffled or delta-coded) are loaded into "
+                "memory, since the file does not hold their bytes as they are (dump with "
+                "shuffle=False to map them)"
             )
         shuffle.unshuffle_in_place(memory)
         return ShuffledMemory(memory, shuffle)

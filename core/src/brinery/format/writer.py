@@ -40,9 +40,9 @@ class StreamWriter:
     :meth:`write_memory` writes an array's or buffer's memory as one aligned record, block by
     block, straight from that memory.  With ``checksums``, each record is followed by its
     XXH3-64 (see :data:`~brinery.format.layout.CHECKSUMS_FLAG`), computed as it is written.
-    With ``shuffles``, the stream may hold shuffled array records (its header says so:
-    :data:`~brinery.format.layout.SHUFFLED_RECORDS_FLAG`), which :meth:`write_memory` writes
-    when given a :class:`~brinery.format.shuffle.Shuffle`.
+    With ``shuffles``, the stream may hold filtered array records, shuffled or delta-coded (its
+    header says so: :data:`~brinery.format.layout.SHUFFLED_RECORDS_FLAG`), which
+    :meth:`write_memory` writes when given a :class:`~brinery.format.shuffle.Shuffle`.
     """
 
     def __init__(

@@ -59,6 +59,9 @@ class FrameReader(io.RawIOBase):
         self._source = source
         self._compressor = compressor
         self._threads = threads
+        # Pickle data decompressed ahead of the unpickler: one frame per thread the unpickler
+        # leaves free (it is the bottleneck), each frame in flight costing its memory twice.
+        self._frames_ahead = max(1, threads - 1)
         self._max_bytes = max_bytes  # the most bytes that may be decompressed (None: no limit)
         self._decompressed = 0  # bytes decompressed, or announced by the hints taken
         self._pool: ThreadPoolExecutor | None = None
@@ -299,7 +302,7 @@ class FrameReader(io.RawIOBase):
         between large arrays (or a whole object-heavy file) is read in small pieces, and this
         overlaps its decompression with unpickling.  A frame without a hint (the next
         stream's first) stops it."""
-        while len(self._ahead) < self._threads and not self._source.at_end():
+        while len(self._ahead) < self._frames_ahead and not self._source.at_end():
             hint = self._take_hint()
             if hint is None:
                 return

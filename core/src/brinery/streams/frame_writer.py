@@ -15,9 +15,9 @@ threads without decompressing them first; :meth:`FrameWriter.end_frame` lets the
 start a large array's memory on a frame of its own, so those frames decompress straight into
 the array.
 
-A shuffled array record (:mod:`brinery.format.shuffle`) is written with
-:meth:`FrameWriter.write_transformed`: its frames go to the threads as views of the array, each
-thread shuffles the frame it compresses (so the main thread only pickles, and the shuffled
+A filtered array record (shuffled or delta-coded: :mod:`brinery.format.shuffle`) is written
+with :meth:`FrameWriter.write_transformed`: its frames go to the threads as views of the array,
+each thread filters the frame it compresses (so the main thread only pickles, and the filtered
 copies are one frame per busy thread), and its frames are cut at the filter's block boundaries.
 """
 
