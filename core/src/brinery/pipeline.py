@@ -277,7 +277,11 @@ def _read_decompressed(data: DecompressedReader, compressor: Compressor, reading
     if starts_a_pickle(head):
         return unpickle_joblib(inner, reading)
     stream = _inner_stream(
-        inner, compressor, reading.max_bytes, skip_payloads=reading.mode is Mode.INSPECT
+        inner,
+        compressor,
+        reading.max_bytes,
+        skip_payloads=reading.mode is Mode.INSPECT,
+        threads=reading.threads,
     )
     return unpickle_stream(stream, reading, codec_checked=compressor.checks_integrity)
 
@@ -307,10 +311,13 @@ def _inner_stream(
     max_bytes: int | None = None,
     *,
     skip_payloads: bool = False,
+    threads: int = 1,
 ) -> StreamReader:
     what = f"the {compressor.name} data"
     try:
-        return StreamReader(data, what=what, max_bytes=max_bytes, skip_payloads=skip_payloads)
+        return StreamReader(
+            data, what=what, max_bytes=max_bytes, skip_payloads=skip_payloads, threads=threads
+        )
     except UnsupportedVersionError:
         raise
     except UnknownFormatError:

@@ -123,8 +123,10 @@ class StreamReader:
         max_bytes: int | None = None,
         mapping: FileMapping | None = None,
         skip_payloads: bool = False,
+        threads: int = 1,
     ) -> None:
         self._stream = stream
+        self._threads = threads  # for work on a whole record (undoing its filter)
         self._mapping = mapping  # array and buffer records stay in the file, mapped
         self._skip_payloads = skip_payloads  # raw memory is read and checked, not kept
         self._what = what
@@ -530,7 +532,7 @@ class StreamReader:
                 "memory, since the file does not hold their bytes as they are (dump with "
                 "shuffle=False to map them)"
             )
-        shuffle.unshuffle_in_place(memory)
+        shuffle.unshuffle_in_place(memory, self._threads)
         return ShuffledMemory(memory, shuffle)
 
     def _check_size(self, start: int, padding: int, size: int) -> None:

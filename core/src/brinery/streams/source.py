@@ -21,7 +21,6 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from ..errors import TruncatedFileError
-from .passing_memory import MAPPED_MIN_BYTES, passing_memory
 from .pieces import FIRST_READ, read_growing
 from .read_ahead import PIECE_BYTES, fill_checking
 
@@ -179,17 +178,8 @@ class Source:
         return bytes(self._read_up_to(size))
 
     def read_exactly(self, size: int, what: str) -> memoryview:
-        """Exactly ``size`` bytes, or :class:`TruncatedFileError` saying ``what`` was cut.
-
-        Large reads the file is known to hold (compressed frames on their way to a
-        decompressor) go into memory given back to the system once used
-        (:mod:`.passing_memory`)."""
-        data: Any
-        if size >= MAPPED_MIN_BYTES and (self.remaining() or 0) >= size:
-            data = passing_memory(size)
-            data = data[: self.readinto(data)]
-        else:
-            data = self._read_up_to(size)
+        """Exactly ``size`` bytes, or :class:`TruncatedFileError` saying ``what`` was cut."""
+        data = self._read_up_to(size)
         if len(data) < size:
             raise TruncatedFileError(
                 f"the data ends in the middle of {what} ({len(data)} of {size} bytes, at byte "
