@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import functools
 import gc
+import io
 import os
+import pickle
 import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -25,6 +27,7 @@ import brinery.plugins
 import brinery.testing
 from brinery.format.layout import (
     ALIGNMENT,
+    BUFFER_RECORD,
     CHECKSUMS_FLAG,
     END_RECORD,
     PICKLE_RECORD,
@@ -34,6 +37,8 @@ from brinery.format.layout import (
     STREAM_MAGIC,
     padding_before_payload,
 )
+from brinery.format.writer import StreamWriter
+from brinery.pickler import BrineryPickler
 from brinery.plugins import registry
 
 #: ``compress=`` values covering no compression and every built-in compressor.
@@ -213,6 +218,43 @@ def smooth_images() -> Callable[..., np.ndarray]:
     ``uint8`` images like a face data set's (a tilted grey background, six Gaussian blobs, one
     grey level of noise), shape ``(count, height, width)``: what the delta filter is for."""
     return _smooth_images
+
+
+def _forged_filter_headers(
+    value: Any, mode: str, kind: int, flags: int, element_size: int, stream_flags: int
+) -> bytes:
+    buffer = io.BytesIO()
+    writer = StreamWriter(buffer, shuffles=True)
+    pickled = value
+    if kind == BUFFER_RECORD:
+        pickled = pickle.PickleBuffer(bytearray(100_000))  # (out of band: a buffer record)
+    BrineryPickler(writer, 5, mode).dump(pickled)
+    writer.finish()
+    stream = bytearray(buffer.getvalue())
+    STREAM_HEADER.pack_into(stream, 0, STREAM_MAGIC, 1, 3, CHECKSUMS_FLAG | stream_flags, 0)
+    offset = STREAM_HEADER.size
+    while True:
+        head = RECORD_HEADER.unpack_from(stream, offset)
+        end = offset + RECORD_HEADER.size + head[1] + head[4]
+        if head[0] == kind:
+            RECORD_HEADER.pack_into(stream, offset, head[0], head[1], flags, element_size, head[4])
+        covered = bytes(stream[offset:end])
+        if head[0] == END_RECORD:
+            covered = bytes(stream[: STREAM_HEADER.size]) + covered
+        RECORD_DIGEST.pack_into(stream, end, xxhash.xxh3_64_intdigest(covered))
+        if head[0] == END_RECORD:
+            return bytes(stream)
+        offset = end + RECORD_DIGEST.size
+
+
+@pytest.fixture(scope="session")
+def forge_filter_headers() -> Callable[..., bytes]:
+    """``forge_filter_headers(value, mode, kind, flags, element_size, stream_flags)``: a
+    checksummed stream of ``value`` dumped with filter ``mode`` (for a buffer record, a
+    ``bytearray`` out of band instead), whose ``kind`` record headers then say ``flags`` and
+    ``element_size`` and whose stream header says ``stream_flags``, the checksums recomputed
+    (as an attacker would)."""
+    return _forged_filter_headers
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import pickle
 import shutil
 import subprocess
 import sys
@@ -24,7 +23,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import xxhash
 
 import brinery
 from brinery.api import convert, inspect_file
@@ -42,8 +40,6 @@ from brinery.format.layout import (
     STREAM_MAGIC,
 )
 from brinery.format.shuffle import Shuffle, shuffled_blocks, unshuffled_pieces
-from brinery.format.writer import StreamWriter
-from brinery.pickler import BrineryPickler
 from brinery.testing import assert_same
 
 BYTE, BIT, DELTA = 0x0002, 0x0004, 0x0008  # the record flags, as docs/format.md gives them
@@ -406,44 +402,29 @@ def test_info_and_convert(tmp_path: Path, smooth_images: Callable[..., np.ndarra
 # -- damaged and hostile headers ---------------------------------------------------------------
 
 
-def _forged(
-    kind: int,
-    flags: int,
-    element_size: int,
-    *,
-    stream_flags: int = SHUFFLED_RECORDS_FLAG,
-    value: Any,
-) -> bytes:
-    """A checksummed stream of ``value`` (for a buffer record, a ``bytearray`` out of band
-    instead) whose ``kind`` record headers say ``flags`` and ``element_size``, checksums
-    recomputed (as an attacker would)."""
-    buffer = io.BytesIO()
-    writer = StreamWriter(buffer, shuffles=True)
-    pickled = value
-    if kind == BUFFER_RECORD:
-        pickled = pickle.PickleBuffer(bytearray(100_000))
-    BrineryPickler(writer, 5, "delta").dump(pickled)
-    writer.finish()
-    stream = bytearray(buffer.getvalue())
-    STREAM_HEADER.pack_into(stream, 0, STREAM_MAGIC, 1, 3, CHECKSUMS_FLAG | stream_flags, 0)
-    offset = STREAM_HEADER.size
-    while True:
-        head = RECORD_HEADER.unpack_from(stream, offset)
-        end = offset + RECORD_HEADER.size + head[1] + head[4]
-        if head[0] == kind:
-            RECORD_HEADER.pack_into(stream, offset, head[0], head[1], flags, element_size, head[4])
-        covered = bytes(stream[offset:end])
-        if head[0] == END_RECORD:
-            covered = bytes(stream[: STREAM_HEADER.size]) + covered
-        RECORD_DIGEST.pack_into(stream, end, xxhash.xxh3_64_intdigest(covered))
-        if head[0] == END_RECORD:
-            return bytes(stream)
-        offset = end + RECORD_DIGEST.size
+@pytest.fixture
+def forged(forge_filter_headers: Callable[..., bytes]) -> Callable[..., bytes]:
+    """A stream of ``value`` dumped with the delta filter, its ``kind`` record headers
+    rewritten (``tests/conftest.py``'s ``forge_filter_headers``)."""
+
+    def forge(
+        kind: int,
+        flags: int,
+        element_size: int,
+        *,
+        stream_flags: int = SHUFFLED_RECORDS_FLAG,
+        value: Any,
+    ) -> bytes:
+        return forge_filter_headers(value, "delta", kind, flags, element_size, stream_flags)
+
+    return forge
 
 
-def test_the_forger_makes_a_valid_file(smooth_images: Callable[..., np.ndarray]) -> None:
+def test_the_forger_makes_a_valid_file(
+    smooth_images: Callable[..., np.ndarray], forged: Callable[..., bytes]
+) -> None:
     value = {"faces": smooth_images(50)}
-    stream = _forged(ARRAY_RECORD, DELTA, 1, value=value)
+    stream = forged(ARRAY_RECORD, DELTA, 1, value=value)
     assert_same(brinery.load(io.BytesIO(stream), trusted=[]), value)
 
 
@@ -465,11 +446,11 @@ DAMAGED = {
 @pytest.mark.parametrize("entry", ["load", "safe", "info", "untrusted_types"])
 @pytest.mark.parametrize("case", list(DAMAGED))
 def test_delta_where_a_record_cannot_have_it_is_damage(
-    case: str, entry: str, smooth_images: Callable[..., np.ndarray]
+    case: str, entry: str, smooth_images: Callable[..., np.ndarray], forged: Callable[..., bytes]
 ) -> None:
     kind, flags, element_size, stream_flags = DAMAGED[case]
     value = {"faces": smooth_images(50)}
-    stream = io.BytesIO(_forged(kind, flags, element_size, stream_flags=stream_flags, value=value))
+    stream = io.BytesIO(forged(kind, flags, element_size, stream_flags=stream_flags, value=value))
     read = {
         "load": brinery.load,
         "safe": lambda source: brinery.load(source, trusted=[]),
@@ -487,11 +468,13 @@ def test_delta_where_a_record_cannot_have_it_is_damage(
 
 
 @pytest.mark.parametrize("dtype", ["<u2", "<f8", "<c16"])
-def test_a_delta_record_claimed_by_wider_items_is_damage(dtype: str) -> None:
+def test_a_delta_record_claimed_by_wider_items_is_damage(
+    dtype: str, forged: Callable[..., bytes]
+) -> None:
     """The reference reader requires 1-byte items of the array that claims a delta record: a
     delta flag forged on the record of wider items is refused."""
     array = np.ones(50_000, dtype=dtype)  # (a record: 100 KB or more)
-    stream = _forged(ARRAY_RECORD, DELTA, 1, value={"a": array})
+    stream = forged(ARRAY_RECORD, DELTA, 1, value={"a": array})
     itemsize = np.dtype(dtype).itemsize
     for kwargs in ({}, {"trusted": []}):
         with pytest.raises(

@@ -13,17 +13,16 @@ import bz2
 import gzip
 import io
 import lzma
-import pickle
 import shutil
 import subprocess
 import warnings
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
-import xxhash
 
 import brinery
 import brinery.format.reader
@@ -48,8 +47,6 @@ from brinery.format.shuffle import (
     shuffled_blocks,
     unshuffled_pieces,
 )
-from brinery.format.writer import StreamWriter
-from brinery.pickler import BrineryPickler
 from brinery.testing import assert_same
 
 BYTE, BIT = 0x0002, 0x0004  # the record flags, as docs/format.md gives them
@@ -415,42 +412,25 @@ def test_flips_in_a_shuffled_zlib_file_are_damage_or_harmless() -> None:
 # -- damaged and hostile headers ---------------------------------------------------------------
 
 
-def _forged(
-    kind: int, flags: int, element_size: int, *, stream_flags: int = SHUFFLED_RECORDS_FLAG
-) -> bytes:
-    """A checksummed stream of one float64 array record (and, for a buffer record, a
-    ``bytearray`` out of band) whose ``kind`` record header says ``flags`` and
-    ``element_size``, checksums recomputed (as an attacker would)."""
-    buffer = io.BytesIO()
-    writer = StreamWriter(buffer, shuffles=True)
-    array = np.arange(10_000, dtype="<f8")
-    pickled: Any = {"a": array}
-    if kind == BUFFER_RECORD:
-        pickled = pickle.PickleBuffer(bytearray(100_000))  # (out of band: a buffer record)
-    BrineryPickler(writer, 5, "byte").dump(pickled)
-    writer.finish()
-    stream = bytearray(buffer.getvalue())
-    STREAM_HEADER.pack_into(stream, 0, STREAM_MAGIC, 1, 3, CHECKSUMS_FLAG | stream_flags, 0)
-    offset = STREAM_HEADER.size
-    while True:
-        head = RECORD_HEADER.unpack_from(stream, offset)
-        end = offset + RECORD_HEADER.size + head[1] + head[4]
-        if head[0] == kind:
-            RECORD_HEADER.pack_into(stream, offset, head[0], head[1], flags, element_size, head[4])
-        covered = bytes(stream[offset:end])
-        if head[0] == END_RECORD:
-            covered = bytes(stream[: STREAM_HEADER.size]) + covered
-        RECORD_DIGEST.pack_into(stream, end, xxhash.xxh3_64_intdigest(covered))
-        if head[0] == END_RECORD:
-            return bytes(stream)
-        offset = end + RECORD_DIGEST.size
+@pytest.fixture
+def forged(forge_filter_headers: Callable[..., bytes]) -> Callable[..., bytes]:
+    """A stream of one float64 array record dumped with byte shuffle, its ``kind`` record
+    headers rewritten (``tests/conftest.py``'s ``forge_filter_headers``)."""
+
+    def forge(
+        kind: int, flags: int, element_size: int, *, stream_flags: int = SHUFFLED_RECORDS_FLAG
+    ) -> bytes:
+        value = {"a": np.arange(10_000, dtype="<f8")}
+        return forge_filter_headers(value, "byte", kind, flags, element_size, stream_flags)
+
+    return forge
 
 
-def test_the_forger_makes_a_valid_file() -> None:
+def test_the_forger_makes_a_valid_file(forged: Callable[..., bytes]) -> None:
     """(The forged files below differ from this one in their headers only.)"""
-    stream = _forged(ARRAY_RECORD, BYTE, 8)
+    stream = forged(ARRAY_RECORD, BYTE, 8)
     assert_same(brinery.load(io.BytesIO(stream), trusted=[]), {"a": np.arange(10_000.0)})
-    buffers = _forged(BUFFER_RECORD, 0, 0)
+    buffers = forged(BUFFER_RECORD, 0, 0)
     assert bytes(brinery.load(io.BytesIO(buffers))) == bytes(100_000)
 
 
@@ -470,9 +450,11 @@ DAMAGED = {
 
 @pytest.mark.parametrize("entry", ["load", "safe", "info", "untrusted_types"])
 @pytest.mark.parametrize("case", list(DAMAGED))
-def test_a_filter_a_record_cannot_have_is_damage(case: str, entry: str) -> None:
+def test_a_filter_a_record_cannot_have_is_damage(
+    case: str, entry: str, forged: Callable[..., bytes]
+) -> None:
     kind, flags, element_size, stream_flags = DAMAGED[case]
-    stream = io.BytesIO(_forged(kind, flags, element_size, stream_flags=stream_flags))
+    stream = io.BytesIO(forged(kind, flags, element_size, stream_flags=stream_flags))
     read = {
         "load": brinery.load,
         "safe": lambda source: brinery.load(source, trusted=[]),
@@ -485,9 +467,11 @@ def test_a_filter_a_record_cannot_have_is_damage(case: str, entry: str) -> None:
 
 
 @pytest.mark.parametrize("element_size", [2, 4, 16])
-def test_an_element_size_that_is_not_the_arrays_is_damage(element_size: int) -> None:
+def test_an_element_size_that_is_not_the_arrays_is_damage(
+    element_size: int, forged: Callable[..., bytes]
+) -> None:
     """The reference reader requires the element size of the dtype that claims the record."""
-    stream = _forged(ARRAY_RECORD, BYTE, element_size)
+    stream = forged(ARRAY_RECORD, BYTE, element_size)
     for kwargs in ({}, {"trusted": []}):
         with pytest.raises(
             brinery.CorruptFileError,

@@ -85,16 +85,25 @@ class StreamWriter:
         shuffle: Shuffle | None = None,
     ) -> None:
         """Write one aligned record of ``size`` bytes from ``blocks`` (byte views, in order),
-        filtered by ``shuffle`` if given (:meth:`_write_shuffled`).
+        filtered by ``shuffle`` if given (an array record of a stream that says it may hold
+        filtered records: its flag and element size go in the header).
 
         A large payload gets compression frames of its own (when the sink is a frame writer),
-        so a reader can decompress them in parallel straight into the array's memory.
+        so a reader can decompress them in parallel straight into the array's memory.  A
+        filtered one, compressed without brinery's checksums, goes to the frame writer as it is
+        and each compression thread filters the frames it compresses (the main thread goes on
+        pickling, and the array is never copied whole); otherwise it is filtered here, block by
+        block (the checksum covers the bytes as stored; a file, a single-stream codec or a
+        payload sharing its frames with pickle bytes has no frames of its own to filter).  Both
+        ways write the same bytes, cut in the same frames.
         """
+        flags = element_size = 0
         if shuffle is not None:
-            self._write_shuffled(kind, size, blocks, shuffle)
-            return
+            if not self.shuffles or kind != ARRAY_RECORD:
+                raise ValueError("only array records of a stream that says so can be shuffled")
+            flags, element_size = shuffle.flag, shuffle.element_size
         padding = padding_before_payload(self._offset)
-        head = RECORD_HEADER.pack(kind, padding, 0, 0, size) + _ZEROS[:padding]
+        head = RECORD_HEADER.pack(kind, padding, flags, element_size, size) + _ZEROS[:padding]
         self._put(head)
         digest = xxhash.xxh3_64(head) if self._checksums else None
         large = size >= OWN_FRAMES_MIN_BYTES
@@ -103,9 +112,27 @@ class StreamWriter:
             frames.end_frame()
         if large and self._reserve is not None:
             self._reserve(size + (RECORD_DIGEST.size if digest is not None else 0))
-        # Into a file, a checksummed payload goes in pieces, each checksummed right before it
-        # is written (one pass over memory, not two); a frame writer takes whole blocks, which
-        # it cuts into frames without copying.
+        if shuffle is None:
+            written = self._write_blocks(blocks, digest)
+        elif digest is None and frames is not None and frames.can_transform(shuffle.block_bytes):
+            written = self._write_transformed(frames, blocks, shuffle)
+        else:
+            written = self._write_blocks(shuffled_blocks(blocks, shuffle), digest)
+        if frames is not None:
+            frames.end_frame()
+        if written != size:
+            raise DumpError(
+                f"an array changed size while it was being written ({written} bytes instead "
+                f"of {size})"
+            )
+        if digest is not None:
+            self._put(RECORD_DIGEST.pack(digest.intdigest()))
+
+    def _write_blocks(self, blocks: Iterable[memoryview], digest: Any) -> int:
+        """Write ``blocks``, checksummed by ``digest`` if given; return their size.  Into a
+        file, a checksummed payload goes in pieces, each checksummed right before it is written
+        (one pass over memory, not two); a frame writer takes whole blocks, which it cuts into
+        frames without copying."""
         piece = HOT_PIECE if digest is not None and self._frames is None else 0
         written = 0
         for block in blocks:
@@ -115,65 +142,19 @@ class StreamWriter:
                     digest.update(part)
                 self._put(part)
             written += block.nbytes
-        if frames is not None:
-            frames.end_frame()
-        if written != size:
-            raise DumpError(
-                f"an array changed size while it was being written ({written} bytes instead "
-                f"of {size})"
-            )
-        if digest is not None:
-            self._put(RECORD_DIGEST.pack(digest.intdigest()))
+        return written
 
-    def _write_shuffled(
-        self, kind: int, size: int, blocks: Iterable[memoryview], shuffle: Shuffle
-    ) -> None:
-        """Write an array record filtered by ``shuffle`` (its flag and element size in the
-        header), never holding more than a few blocks of shuffled bytes.
-
-        Compressed without brinery's checksums, a large payload goes to the compressed writer
-        as it is, and each compression thread shuffles the frames it compresses (so the main
-        thread goes on pickling, and the array is never copied whole).  Otherwise it is
-        shuffled here, block by block: the checksum covers the bytes as stored, shuffled, and
-        a file, a single-stream codec or a payload sharing its frames with pickle bytes has
-        no frames of its own to shuffle.  Both ways write the same bytes, cut in the same
-        frames.
-        """
-        if not self.shuffles or kind != ARRAY_RECORD:
-            raise ValueError("only array records of a stream that says so can be shuffled")
-        padding = padding_before_payload(self._offset)
-        head = RECORD_HEADER.pack(kind, padding, shuffle.flag, shuffle.element_size, size)
-        head += _ZEROS[:padding]
-        self._put(head)
-        digest = xxhash.xxh3_64(head) if self._checksums else None
-        large = size >= OWN_FRAMES_MIN_BYTES
-        frames = self._frames if large else None
-        if frames is not None:
-            frames.end_frame()
-        if large and self._reserve is not None:
-            self._reserve(size + (RECORD_DIGEST.size if digest is not None else 0))
+    def _write_transformed(
+        self, frames: FrameBoundaries, blocks: Iterable[memoryview], shuffle: Shuffle
+    ) -> int:
+        """Hand ``blocks`` to the frame writer unfiltered, for its threads to filter."""
+        transform = shuffle.shuffled  # (one object: the frame writer tells runs apart by it)
         written = 0
-        if digest is None and frames is not None and frames.can_transform(shuffle.block_bytes):
-            transform = shuffle.shuffled  # (one object: the frame writer tells runs apart by it)
-            for block in blocks:
-                frames.write_transformed(block, transform)
-                self._offset += block.nbytes
-                written += block.nbytes
-        else:
-            for shuffled in shuffled_blocks(blocks, shuffle):
-                if digest is not None:
-                    digest.update(shuffled)
-                self._put(shuffled)
-                written += shuffled.nbytes
-        if frames is not None:
-            frames.end_frame()
-        if written != size:
-            raise DumpError(
-                f"an array changed size while it was being written ({written} bytes instead "
-                f"of {size})"
-            )
-        if digest is not None:
-            self._put(RECORD_DIGEST.pack(digest.intdigest()))
+        for block in blocks:
+            frames.write_transformed(block, transform)
+            self._offset += block.nbytes
+            written += block.nbytes
+        return written
 
     def finish(self) -> None:
         """Write the end record; the stream is complete after it."""
