@@ -33,14 +33,10 @@ from brinery.format.layout import (
     CHECKSUMS_FLAG,
     END_RECORD,
     PICKLE_RECORD,
-    RECORD_DIGEST,
-    RECORD_HEADER,
     SHUFFLED_RECORDS_FLAG,
-    STREAM_HEADER,
-    STREAM_MAGIC,
 )
 from brinery.format.shuffle import Shuffle, shuffled_blocks, unshuffled_pieces
-from brinery.testing import assert_same
+from brinery.testing import assert_same, dumps, record_headers
 
 BYTE, BIT, DELTA = 0x0002, 0x0004, 0x0008  # the record flags, as docs/format.md gives them
 CODECS = ["zlib", "gzip", "bz2", "xz", "lzma"]
@@ -57,36 +53,9 @@ def _reference(data: bytes) -> bytes:
     return bytes(out)
 
 
-class Record:
-    def __init__(self, kind: int, flags: int, element_size: int, start: int, size: int) -> None:
-        self.kind, self.flags, self.element_size = kind, flags, element_size
-        self.start, self.size = start, size
-
-
-def _headers(stream: bytes) -> tuple[int, list[Record]]:
-    """An uncompressed stream's header flags and its records' headers."""
-    magic, _major, _minor, flags, _reserved = STREAM_HEADER.unpack_from(stream, 0)
-    assert magic == STREAM_MAGIC
-    offset, found = STREAM_HEADER.size, []
-    while True:
-        kind, padding, record_flags, reserved, size = RECORD_HEADER.unpack_from(stream, offset)
-        start = offset + RECORD_HEADER.size + padding
-        found.append(Record(kind, record_flags, reserved, start, size))
-        offset = start + size + (RECORD_DIGEST.size if flags & CHECKSUMS_FLAG else 0)
-        if kind == END_RECORD:
-            assert offset == len(stream)
-            return flags, found
-
-
 def _filters(stream: bytes) -> list[tuple[int, int]]:
     """(flags, element size) of each array record of an uncompressed stream."""
-    return [(r.flags, r.element_size) for r in _headers(stream)[1] if r.kind == ARRAY_RECORD]
-
-
-def _dump(value: Any, **kwargs: Any) -> bytes:
-    buffer = io.BytesIO()
-    brinery.dump(value, buffer, **kwargs)
-    return buffer.getvalue()
+    return [(r.flags, r.element_size) for r in record_headers(stream)[1] if r.kind == ARRAY_RECORD]
 
 
 def _zlib_stream(data: bytes) -> bytes:
@@ -256,13 +225,13 @@ def test_every_layout_loads_exactly_on_any_path(
     streams = set()
     for threads in (1, 2):
         for checksums in (None, True, False):
-            data = _dump(value, compress="gzip", shuffle=mode, threads=threads, checksums=checksums)
+            data = dumps(value, compress="gzip", shuffle=mode, threads=threads, checksums=checksums)
             assert_same(brinery.load(io.BytesIO(data), threads=threads), value)
             stream = gzip.decompress(data)
             assert _filters(stream) == RECORDS
             if checksums is False:
                 streams.add(stream)
-    plain = _dump(value, compress=False, shuffle="delta", checksums=False)
+    plain = dumps(value, compress=False, shuffle="delta", checksums=False)
     assert streams == {plain}  # threads change nothing, nor does the path
     assert_same(brinery.load(io.BytesIO(plain)), value)
 
@@ -281,9 +250,9 @@ def test_every_stdlib_codec_compresses_smooth_images_smaller(
     a smaller file than without a filter, on one thread with checksums or on two without; all
     load exactly."""
     value = {"faces": smooth_images(400), "labels": np.arange(400, dtype="<i8")}
-    coded = _dump(value, compress=(codec, 3), threads=2, checksums=False)
-    checked = _dump(value, compress=(codec, 3), threads=1, checksums=True)
-    plain = _dump(value, compress=(codec, 3), shuffle=False, threads=2, checksums=False)
+    coded = dumps(value, compress=(codec, 3), threads=2, checksums=False)
+    checked = dumps(value, compress=(codec, 3), threads=1, checksums=True)
+    plain = dumps(value, compress=(codec, 3), shuffle=False, threads=2, checksums=False)
     assert len(coded) < DELTA_RATIOS[codec] * len(plain), (len(coded), len(plain))
     for data in (coded, checked, plain):
         assert_same(brinery.load(io.BytesIO(data)), value)
@@ -296,22 +265,22 @@ def test_auto_leaves_one_dimensional_bytes_and_uncompressed_files_alone(
 ) -> None:
     stack = smooth_images(400)
     value = {"flat": stack.reshape(-1), "faces": stack}
-    stream = gzip.decompress(_dump(value, compress="gzip"))
+    stream = gzip.decompress(dumps(value, compress="gzip"))
     assert _filters(stream) == [(0, 0), (DELTA, 1)]
-    plain = _dump(value, compress=False)
-    assert _headers(plain)[0] == CHECKSUMS_FLAG
+    plain = dumps(value, compress=False)
+    assert record_headers(plain)[0] == CHECKSUMS_FLAG
     assert _filters(plain) == [(0, 0), (0, 0)]
-    asked = _dump(value, compress=False, shuffle="delta")
-    assert _headers(asked)[0] == CHECKSUMS_FLAG | SHUFFLED_RECORDS_FLAG
+    asked = dumps(value, compress=False, shuffle="delta")
+    assert record_headers(asked)[0] == CHECKSUMS_FLAG | SHUFFLED_RECORDS_FLAG
     assert _filters(asked) == [(DELTA, 1), (DELTA, 1)]
     assert_same(brinery.load(io.BytesIO(asked)), value)
 
 
 def test_explicit_delta_leaves_other_arrays_alone(smooth_images: Callable[..., np.ndarray]) -> None:
     value = {"floats": np.arange(200_000.0), "images": smooth_images(400)}
-    stream = gzip.decompress(_dump(value, compress="gzip", shuffle="delta"))
+    stream = gzip.decompress(dumps(value, compress="gzip", shuffle="delta"))
     assert _filters(stream) == [(0, 0), (DELTA, 1)]
-    auto = gzip.decompress(_dump(value, compress="gzip"))
+    auto = gzip.decompress(dumps(value, compress="gzip"))
     assert _filters(auto) == [(BYTE, 8), (DELTA, 1)]
 
 
@@ -342,7 +311,7 @@ def test_the_standard_tool_decompresses_a_delta_file(
     path = tmp_path / "faces.pkl.gz"
     brinery.dump(value, path, threads=2)
     done = subprocess.run(["gzip", "-dc", str(path)], capture_output=True, check=True)
-    assert _headers(done.stdout)[0] & SHUFFLED_RECORDS_FLAG
+    assert record_headers(done.stdout)[0] & SHUFFLED_RECORDS_FLAG
     assert _filters(done.stdout) == [(DELTA, 1)]
     assert_same(brinery.load(io.BytesIO(done.stdout)), value)
 
@@ -394,7 +363,7 @@ def test_info_and_convert(tmp_path: Path, smooth_images: Callable[..., np.ndarra
     assert_same(brinery.load(target), value)
     plain = tmp_path / "plain.brn"
     convert(target, plain, compress=False)
-    assert _headers(plain.read_bytes())[0] == CHECKSUMS_FLAG
+    assert record_headers(plain.read_bytes())[0] == CHECKSUMS_FLAG
     assert _filters(plain.read_bytes()) == [(0, 0)] * 3
     assert_same(brinery.load(plain), value)
 

@@ -10,15 +10,13 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
 import brinery
+from brinery.testing import run_python
 
 #: The plugin machinery: loaded by the first call that needs a compressor that is not built in.
 PLUGIN_MACHINERY = ["pluggy", "importlib.metadata", "brinery.hookspecs"]
@@ -57,17 +55,7 @@ def _loaded_after(code: str, tmp_path: Path, plugins: str = "") -> list[str]:
         print(json.dumps([name for name in {watched!r} if name in sys.modules]))
         """
     ).format(code=textwrap.dedent(code), watched=WATCHED)
-    env = {**os.environ, "BRINERY_LOAD_PLUGINS": plugins}
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_python(script, env={"BRINERY_LOAD_PLUGINS": plugins}, cwd=tmp_path)
     loaded: list[str] = json.loads(done.stdout)
     return loaded
 
@@ -161,9 +149,7 @@ def test_the_version_is_read_when_asked_for(tmp_path):
         print(__version__)
     """
     script = f"import sys, brinery\n{textwrap.dedent(code)}"
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
-    )
+    done = run_python(script)
     assert done.stdout.strip() == importlib.metadata.version("brinery") == brinery.__version__
 
 
@@ -182,9 +168,7 @@ def test_every_public_name_is_listed_and_importable():
 
 def test_star_import_gives_every_public_name(tmp_path):
     script = "from brinery import *\nprint(hookimpl.project_name, RegisterCompressor.__name__)"
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
-    )
+    done = run_python(script)
     assert done.stdout.split() == ["brinery", "RegisterCompressor"]
 
 

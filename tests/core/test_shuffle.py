@@ -19,7 +19,7 @@ import warnings
 import zlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import pytest
@@ -34,11 +34,7 @@ from brinery.format.layout import (
     END_RECORD,
     MAPPED_WRITABLE_FLAG,
     PICKLE_RECORD,
-    RECORD_DIGEST,
-    RECORD_HEADER,
     SHUFFLED_RECORDS_FLAG,
-    STREAM_HEADER,
-    STREAM_MAGIC,
 )
 from brinery.format.shuffle import (
     BLOCK_BYTES,
@@ -47,7 +43,7 @@ from brinery.format.shuffle import (
     shuffled_blocks,
     unshuffled_pieces,
 )
-from brinery.testing import assert_same
+from brinery.testing import RecordHeader, assert_same, dumps, record_headers
 
 BYTE, BIT = 0x0002, 0x0004  # the record flags, as docs/format.md gives them
 DECOMPRESS = {
@@ -59,37 +55,8 @@ DECOMPRESS = {
 }
 
 
-class Header(NamedTuple):
-    kind: int
-    flags: int
-    element_size: int  # the reserved u32
-    start: int  # of the payload
-    size: int
-
-
-def _headers(stream: bytes) -> tuple[int, list[Header]]:
-    """An uncompressed stream's header flags and its records' headers."""
-    magic, _major, _minor, flags, _reserved = STREAM_HEADER.unpack_from(stream, 0)
-    assert magic == STREAM_MAGIC
-    offset, found = STREAM_HEADER.size, []
-    while True:
-        kind, padding, record_flags, reserved, size = RECORD_HEADER.unpack_from(stream, offset)
-        start = offset + RECORD_HEADER.size + padding
-        found.append(Header(kind, record_flags, reserved, start, size))
-        offset = start + size + (RECORD_DIGEST.size if flags & CHECKSUMS_FLAG else 0)
-        if kind == END_RECORD:
-            assert offset == len(stream)
-            return flags, found
-
-
-def _arrays(stream: bytes) -> list[Header]:
-    return [header for header in _headers(stream)[1] if header.kind == ARRAY_RECORD]
-
-
-def _dump(value: Any, **kwargs: Any) -> bytes:
-    buffer = io.BytesIO()
-    brinery.dump(value, buffer, **kwargs)
-    return buffer.getvalue()
+def _arrays(stream: bytes) -> list[RecordHeader]:
+    return [header for header in record_headers(stream)[1] if header.kind == ARRAY_RECORD]
 
 
 def _stream_of(data: bytes, codec: str) -> bytes:
@@ -201,10 +168,10 @@ def test_arrays_of_numbers_are_shuffled_and_load_exactly(dtype: Any) -> None:
     """Every numeric dtype, byte order and item size, a size that is no whole number of blocks
     (on the compression threads: gzip has no brinery checksums); other kinds never."""
     value = {"data": _values(dtype, (1 << 20) + 3 * 16), "small": _values(dtype, 1000)}
-    data = _dump(value, compress=("gzip", 1), threads=2)
+    data = dumps(value, compress=("gzip", 1), threads=2)
     assert_same(brinery.load(io.BytesIO(data)), value)
     stream = gzip.decompress(data)
-    assert _headers(stream)[0] & SHUFFLED_RECORDS_FLAG
+    assert record_headers(stream)[0] & SHUFFLED_RECORDS_FLAG
     (record,) = _arrays(stream)  # ("small" is in the pickle)
     itemsize = np.dtype(dtype).itemsize
     if dtype in SHUFFLED_DTYPES:
@@ -235,7 +202,7 @@ def test_orders_views_and_wrappers(mode: str) -> None:
     outputs = set()
     for threads in (1, 2):
         for checksums in (None, True, False):
-            data = _dump(value, compress="gzip", shuffle=mode, threads=threads, checksums=checksums)
+            data = dumps(value, compress="gzip", shuffle=mode, threads=threads, checksums=checksums)
             assert_same(brinery.load(io.BytesIO(data), threads=threads), value)
             if checksums is False:
                 outputs.add(data)
@@ -248,8 +215,8 @@ def test_the_threads_shuffle_as_the_main_thread_does(checksums: bool) -> None:
     """On the compression threads (no checksums) or in the main thread (checksums, an
     uncompressed file), the stream holds the same bytes, and they load exactly."""
     value = {"a": np.random.default_rng(2).normal(size=(3 << 20) // 8 + 77), "b": np.arange(9)}
-    compressed = _dump(value, compress="gzip", shuffle="bit", checksums=checksums, threads=2)
-    plain = _dump(value, compress=False, shuffle="bit", checksums=checksums)
+    compressed = dumps(value, compress="gzip", shuffle="bit", checksums=checksums, threads=2)
+    plain = dumps(value, compress=False, shuffle="bit", checksums=checksums)
     assert gzip.decompress(compressed) == plain
     assert [(r.flags, r.element_size) for r in _arrays(plain)] == [(BIT, 8)]
     assert_same(brinery.load(io.BytesIO(plain)), value)
@@ -260,8 +227,8 @@ def test_every_stdlib_codec_compresses_shuffled_floats_smaller(codec: str) -> No
     """Normal floats: byte shuffle makes the file smaller, with every codec (a deterministic
     sample: a size, not a time); both load exactly, through the codec's own reader too."""
     value = {"normal": np.random.default_rng(0).normal(size=(1 << 20) // 8 + 1000)}
-    shuffled = _dump(value, compress=(codec, 1))  # (shuffle="auto")
-    plain = _dump(value, compress=(codec, 1), shuffle=False)
+    shuffled = dumps(value, compress=(codec, 1))  # (shuffle="auto")
+    plain = dumps(value, compress=(codec, 1), shuffle=False)
     assert len(shuffled) < 0.95 * len(plain)
     for data in (shuffled, plain):
         assert_same(brinery.load(io.BytesIO(data)), value)
@@ -274,14 +241,14 @@ def test_auto_shuffles_compressed_files_only() -> None:
     """An uncompressed file stays mappable in place unless a shuffle is asked for; shuffle=False
     writes what a format 1.2 reader reads."""
     value = {"a": np.arange(100_000, dtype="<f8")}
-    plain = _dump(value, compress=False)
-    assert _headers(plain)[0] == CHECKSUMS_FLAG
+    plain = dumps(value, compress=False)
+    assert record_headers(plain)[0] == CHECKSUMS_FLAG
     assert [(r.flags, r.element_size) for r in _arrays(plain)] == [(0, 0)]
-    asked = _dump(value, compress=False, shuffle=True)
-    assert _headers(asked)[0] == CHECKSUMS_FLAG | SHUFFLED_RECORDS_FLAG
+    asked = dumps(value, compress=False, shuffle=True)
+    assert record_headers(asked)[0] == CHECKSUMS_FLAG | SHUFFLED_RECORDS_FLAG
     assert [(r.flags, r.element_size) for r in _arrays(asked)] == [(BYTE, 8)]
-    never = gzip.decompress(_dump(value, compress="gzip", shuffle=False))
-    assert _headers(never)[0] == 0
+    never = gzip.decompress(dumps(value, compress="gzip", shuffle=False))
+    assert record_headers(never)[0] == 0
     assert [(r.flags, r.element_size) for r in _arrays(never)] == [(0, 0)]
 
 
@@ -313,7 +280,7 @@ def test_the_standard_tool_decompresses_a_shuffled_file(codec: str, tmp_path: Pa
     path = tmp_path / "shuffled.bin"
     brinery.dump(value, path, compress=(codec, 1), threads=2)
     done = subprocess.run([tool, "-dc", str(path)], capture_output=True, check=True)
-    assert _headers(done.stdout)[0] & SHUFFLED_RECORDS_FLAG
+    assert record_headers(done.stdout)[0] & SHUFFLED_RECORDS_FLAG
     assert [(r.flags, r.element_size) for r in _arrays(done.stdout)] == [(BYTE, 4)]
     assert_same(brinery.load(io.BytesIO(done.stdout)), value)
 
@@ -322,8 +289,8 @@ def test_a_format_1_2_reader_asks_to_upgrade(monkeypatch: pytest.MonkeyPatch) ->
     """A reader that does not know the shuffled-records flag (1.2's known flags) refuses the
     stream as one needing a newer brinery, and reads shuffle=False files."""
     value = {"a": np.arange(100_000, dtype="<i4")}
-    shuffled = _dump(value, compress="gzip")
-    unshuffled = _dump(value, compress="gzip", shuffle=False)
+    shuffled = dumps(value, compress="gzip")
+    unshuffled = dumps(value, compress="gzip", shuffle=False)
     monkeypatch.setattr(
         brinery.format.reader, "KNOWN_STREAM_FLAGS", CHECKSUMS_FLAG | MAPPED_WRITABLE_FLAG
     )
@@ -388,7 +355,7 @@ def test_convert_keeps_shuffled_records_in_compressed_files(tmp_path: Path) -> N
     assert_same(brinery.load(target), value)
     plain = tmp_path / "plain.brn"
     convert(target, plain, compress=False)
-    assert _headers(plain.read_bytes())[0] == CHECKSUMS_FLAG
+    assert record_headers(plain.read_bytes())[0] == CHECKSUMS_FLAG
     assert [array.shuffle for array in inspect_file(plain).arrays] == [None, None]
     assert_same(brinery.load(plain), value)
 
@@ -397,7 +364,7 @@ def test_flips_in_a_shuffled_zlib_file_are_damage_or_harmless() -> None:
     """zlib (Adler-32 only) keeps brinery's checksums, which cover the shuffled bytes: a flip
     anywhere is reported, or decodes to the very same stream; never different data."""
     value = {"a": np.arange(8192, dtype="<i8") * 7, "b": "text"}
-    data = _dump(value, compress="zlib")
+    data = dumps(value, compress="zlib")
     assert [(r.flags, r.element_size) for r in _arrays(_stream_of(data, "zlib"))] == [(BYTE, 8)]
     for offset in range(len(data)):
         damaged = bytearray(data)

@@ -36,7 +36,16 @@ import pytest
 # The contract's assertions live in these modules, not in the test module that subclasses it:
 # without this, a failing assert would report no values.  (Named one by one: this package is
 # already imported, and pytest warns about a name it can no longer rewrite.)
-_MODULES = ("codec", "contract", "damage", "frames", "hinted_frames", "objects", "processes")
+_MODULES = (
+    "codec",
+    "contract",
+    "damage",
+    "frames",
+    "hinted_frames",
+    "objects",
+    "processes",
+    "records",
+)
 pytest.register_assert_rewrite(*(f"{__name__}.{module}" for module in _MODULES))
 
 from .codec import Codec, HintedFramesCodec  # noqa: E402
@@ -68,6 +77,7 @@ from .processes import (  # noqa: E402
     run_python,
     run_tool,
 )
+from .records import RecordHeader, record_headers  # noqa: E402
 
 __all__ = [
     "DATA_DAMAGE_ERRORS",
@@ -81,6 +91,7 @@ __all__ = [
     "HintedFramesCodec",
     "HintedFramesContract",
     "LimitedLoad",
+    "RecordHeader",
     "SmallFrames",
     "Tally",
     "assert_same",
@@ -94,6 +105,7 @@ __all__ = [
     "lying_hints",
     "many_frames_object",
     "pipe_roundtrip",
+    "record_headers",
     "run_python",
     "run_tool",
     "sample_object",
