@@ -635,13 +635,15 @@ class StreamReader:
 
     def _read_pickle_into_new(self, size: int) -> bytes | np.ndarray:
         """:meth:`_read_pickle` in memory of its own (not zeroed first, unlike a
-        ``bytearray``: the read fills it), not copied into ``bytes``; read in pieces when the
-        stream's size is unknown (compressed): a declared length allocates only what arrived."""
+        ``bytearray``: the read fills it), not copied into ``bytes``.  A record not read whole
+        (:meth:`_read_pickle_record`: larger than :data:`PICKLE_PIECE`, in a stream of unknown
+        size) is read from the stream in pieces: a declared length allocates only what
+        arrived."""
         if len(self._record_data):
             taken = self._take_record_data(size)
             self._consumed_pickle(taken)
             return taken
-        if size <= PICKLE_PIECE or self._room is not None:
+        if size <= PICKLE_PIECE:
             data = np.empty(size, dtype=np.uint8)
             with memoryview(data.data) as view:  # (released on every path)
                 self._fill(view, "pickle data")
