@@ -61,15 +61,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     measured = [run["metrics"] for run in runs if run.get("metrics")]
     if not measured:
         return {}
-    return {
-        metric: {
-            "median": statistics.median(values),
-            "min": min(values),
-            "max": max(values),
-        }
-        for metric in METRICS
-        for values in [[metrics[metric] for metrics in measured]]
-    }
+    return {metric: _spread([metrics[metric] for metrics in measured]) for metric in METRICS}
 
 
 def median(result: dict[str, Any] | None, metric: str) -> float | None:
@@ -90,12 +82,9 @@ def summarize_probe(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
         if isinstance(value, (int, float)) and not isinstance(value, bool)
         and all(isinstance(figures.get(name), (int, float)) for figures in measured)
     ]  # fmt: skip
-    return {
-        name: {
-            "median": statistics.median(values),
-            "min": min(values),
-            "max": max(values),
-        }
-        for name in names
-        for values in [[figures[name] for figures in measured]]
-    }
+    return {name: _spread([figures[name] for figures in measured]) for name in names}
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    """The median of several runs' figures, and their extremes."""
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
