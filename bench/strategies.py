@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import io
 import pickle
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
@@ -177,7 +178,9 @@ class Strategy:
             import brinery
 
             if self.codec is not None:
-                brinery.compressors()  # loads the plugins
+                # Loads the plugins and imports the codec's module, as the peers' codecs are
+                # imported first (the first dump's import cost is the import probe's).
+                brinery.dump(0, io.BytesIO(), compress=self.codec)
 
     def dump(self, value: Any, path: str) -> None:
         """Write ``value`` to ``path`` the way this strategy's library is meant to be used."""

@@ -1,8 +1,9 @@
 """What makes raw arrays load and dump at page-cache speed, checked for what it must not break.
 
-A checksummed record is read by a helper thread in pieces while the loading thread checksums
-each piece (:mod:`brinery.streams.read_ahead`); a dump reserves the disk blocks of a large
-payload first (:mod:`brinery.preallocation`) and checksums it piece by piece as it writes.
+A checksummed record is read in pieces by the loading thread and a helper thread (every other
+piece each) while the loading thread checksums each piece (:mod:`brinery.streams.read_ahead`);
+a dump reserves the disk blocks of a large payload first (:mod:`brinery.preallocation`) and
+checksums it piece by piece as it writes.
 Speed is the benchmark's business (bench/); here: the same bytes, the same errors, every byte
 checked exactly once and in order, and no thread left writing into memory after a failure.
 """
@@ -87,6 +88,74 @@ def test_a_failing_check_stops_the_reader_before_it_returns(tmp_path: Any) -> No
     finally:
         os.close(descriptor)
     assert len(calls) == 1
+    assert not [t for t in threading.enumerate() if t.name == "brinery-read-ahead"]
+
+
+@pytest.mark.parametrize("piece", [2, 3], ids=["ends-in-callers-piece", "ends-in-helpers-piece"])
+def test_the_file_may_end_in_either_threads_piece(tmp_path: Any, piece: int) -> None:
+    """The caller reads the even pieces and the helper the odd ones: wherever the file ends,
+    what is there is read and checked once, and nothing after it."""
+    size = THREADED_MIN_BYTES + 3 * PIECE_BYTES
+    data = os.urandom(piece * PIECE_BYTES + 777)
+    target = bytearray(size)
+    seen: list[bytes] = []
+    descriptor = os.open(_file_of(tmp_path, data), os.O_RDONLY)
+    try:
+        filled = fill_checking(
+            descriptor, 0, memoryview(target), lambda got: seen.append(bytes(got))
+        )
+    finally:
+        os.close(descriptor)
+    assert filled == len(data)
+    assert b"".join(seen) == data
+    assert bytes(target[len(data) :]) == bytes(size - len(data))
+
+
+def test_a_failing_check_of_a_helpers_piece_stops_both(tmp_path: Any) -> None:
+    path = _file_of(tmp_path, os.urandom(THREADED_MIN_BYTES * 2))
+    target = bytearray(THREADED_MIN_BYTES * 2)
+    calls = []
+
+    def check(piece: memoryview) -> None:
+        calls.append(len(piece))
+        if len(calls) == 2:  # the first piece the helper read
+            raise ValueError("stop at the second piece")
+
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        with pytest.raises(ValueError, match="second piece"):
+            fill_checking(descriptor, 0, memoryview(target), check)
+    finally:
+        os.close(descriptor)
+    assert calls == [PIECE_BYTES, PIECE_BYTES]
+    assert not [t for t in threading.enumerate() if t.name == "brinery-read-ahead"]
+
+
+def test_a_read_error_of_the_helpers_piece_reaches_the_caller(
+    tmp_path: Any, monkeypatch: Any
+) -> None:
+    """Only the helper fails (its pieces start at odd multiples of the piece size): its error
+    is raised in the caller's thread, after the pieces before it were checked."""
+    real = read_ahead._pread_into
+
+    def failing_for_the_helper(
+        descriptor: int, offset: int, target: memoryview, start: int, size: int
+    ) -> int:
+        if threading.current_thread().name == "brinery-read-ahead" and start >= 3 * PIECE_BYTES:
+            raise OSError(5, "Input/output error")
+        return real(descriptor, offset, target, start, size)
+
+    monkeypatch.setattr(read_ahead, "_pread_into", failing_for_the_helper)
+    path = _file_of(tmp_path, os.urandom(THREADED_MIN_BYTES * 2))
+    target = bytearray(THREADED_MIN_BYTES * 2)
+    calls: list[int] = []
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        with pytest.raises(OSError, match="Input/output error"):
+            fill_checking(descriptor, 0, memoryview(target), lambda piece: calls.append(len(piece)))
+    finally:
+        os.close(descriptor)
+    assert calls == [PIECE_BYTES] * 3  # pieces 0 and 2 (the caller's) and 1 (the helper's)
     assert not [t for t in threading.enumerate() if t.name == "brinery-read-ahead"]
 
 

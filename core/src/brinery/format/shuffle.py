@@ -90,12 +90,13 @@ class Shuffle(NamedTuple):
         """The size of every block of a payload but its last, which may be shorter."""
         return block_elements(self.element_size) * self.element_size
 
-    def shuffled(self, data: Any) -> memoryview:
+    def shuffled(self, data: Any, out: np.ndarray | None = None) -> memoryview:
         """``data`` (bytes from a block boundary of a payload, whole blocks but the last)
-        filtered, into new memory (a byte view: what codecs take): the compression threads
-        call this on their frames."""
+        filtered, into ``out`` (``uint8``, of ``data``'s size) or new memory, as a byte view
+        (what codecs take): the compression threads call this on their frames, each with a
+        scratch buffer of its own."""
         source = _bytes_of(data)
-        result = np.empty(source.size, np.uint8)
+        result = np.empty(source.size, np.uint8) if out is None else out
         for start in range(0, source.size, self.block_bytes):
             end = start + self.block_bytes
             _filter_block(result[start:end], source[start:end], self, forward=True)

@@ -31,6 +31,10 @@ OWN_FRAMES_MIN_BYTES = 1 << 20
 #: A checksummed payload is checksummed and written this much at a time: still in the CPU's
 #: cache when it is written, and more than a buffered file's buffer (which it then bypasses).
 HOT_PIECE = 4 << 20
+#: Pickle output is gathered into records of about this size (the C pickler hands it over in
+#: frames of 64 KiB): each record costs the load a header, a checksum and a hand-over to the
+#: unpickler, and a reader takes a record of up to 1 MiB in one read.
+PICKLE_RECORD_BYTES = 1 << 20
 
 
 class StreamWriter:
@@ -60,22 +64,46 @@ class StreamWriter:
         # A file brinery writes itself can reserve disk blocks before a large payload.
         self._reserve = getattr(sink, "reserve", None) if frames is None else None
         self.shuffles = shuffles
+        self._held: list[bytes] = []  # pickle output not written yet (see write)
+        self._held_bytes = 0
         flags = (CHECKSUMS_FLAG if checksums else 0) | (SHUFFLED_RECORDS_FLAG if shuffles else 0)
         self._header = STREAM_HEADER.pack(STREAM_MAGIC, FORMAT_MAJOR, FORMAT_MINOR, flags, 0)
         self._put(self._header)
 
     def write(self, data: Any) -> int:
-        """Write pickle output (the pickler's ``file.write``)."""
+        """Take pickle output (the pickler's ``file.write``): held until about
+        :data:`PICKLE_RECORD_BYTES` are, then written as one pickle record."""
         size = memoryview(data).nbytes
-        if size:
-            head = RECORD_HEADER.pack(PICKLE_RECORD, 0, 0, 0, size)
-            self._put(head)
-            self._put(data)
-            if self._checksums:
-                digest = xxhash.xxh3_64(head)
-                digest.update(data)
-                self._put(RECORD_DIGEST.pack(digest.intdigest()))
+        if not size:
+            return 0
+        if self._held_bytes + size > PICKLE_RECORD_BYTES:
+            self._flush_pickle()
+        if size >= PICKLE_RECORD_BYTES:  # (a large bytes or bytearray payload: not copied)
+            self._write_pickle_record([data], size)
+            return size
+        if type(data) is not bytes:  # (a bytearray or a view may change or go once we return)
+            data = bytes(data)
+        self._held.append(data)
+        self._held_bytes += size
         return size
+
+    def _flush_pickle(self) -> None:
+        """Write the held pickle output as one record."""
+        if self._held:
+            self._write_pickle_record(self._held, self._held_bytes)
+            self._held = []
+            self._held_bytes = 0
+
+    def _write_pickle_record(self, parts: list[Any], size: int) -> None:
+        head = RECORD_HEADER.pack(PICKLE_RECORD, 0, 0, 0, size)
+        self._put(head)
+        digest = xxhash.xxh3_64(head) if self._checksums else None
+        for part in parts:
+            self._put(part)
+            if digest is not None:
+                digest.update(part)
+        if digest is not None:
+            self._put(RECORD_DIGEST.pack(digest.intdigest()))
 
     def write_memory(
         self,
@@ -97,6 +125,7 @@ class StreamWriter:
         payload sharing its frames with pickle bytes has no frames of its own to filter).  Both
         ways write the same bytes, cut in the same frames.
         """
+        self._flush_pickle()
         flags = element_size = 0
         if shuffle is not None:
             if not self.shuffles or kind != ARRAY_RECORD:
@@ -158,6 +187,7 @@ class StreamWriter:
 
     def finish(self) -> None:
         """Write the end record; the stream is complete after it."""
+        self._flush_pickle()
         head = RECORD_HEADER.pack(END_RECORD, 0, 0, 0, 0)
         self._put(head)
         if self._checksums:

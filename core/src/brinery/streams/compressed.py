@@ -34,7 +34,7 @@ class CompressedWriter(Protocol):
         """Whether frames can be transformed where they are compressed, in ``unit``-byte
         blocks (see :class:`~brinery.streams.output.FrameBoundaries`)."""
 
-    def write_transformed(self, data: Any, transform: Callable[[Any], Any], /) -> None: ...
+    def write_transformed(self, data: Any, transform: Callable[[Any, Any], Any], /) -> None: ...
 
     def close(self) -> None:
         """End the compressed stream (the file it writes into stays open)."""
@@ -130,8 +130,8 @@ class _OwnWriter:
     def can_transform(self, unit: int) -> bool:
         return False
 
-    def write_transformed(self, data: Any, transform: Callable[[Any], Any], /) -> None:
-        self._writer.write(transform(data))  # (not called: can_transform says no)
+    def write_transformed(self, data: Any, transform: Callable[[Any, Any], Any], /) -> None:
+        self._writer.write(transform(data, None))  # (not called: can_transform says no)
 
     def close(self) -> None:
         self._writer.close()

@@ -16,7 +16,7 @@ class FrameBoundaries(Protocol):
         """Whether :meth:`write_transformed` can take a transform of whole ``unit``-byte
         blocks (frames cut at block boundaries)."""
 
-    def write_transformed(self, data: Any, transform: Callable[[Any], Any], /) -> None:
+    def write_transformed(self, data: Any, transform: Callable[[Any, Any], Any], /) -> None:
         """Write what ``transform`` makes of ``data``, frame by frame, where the frames are
         compressed (see :class:`~brinery.streams.frame_writer.FrameWriter`)."""
 
