@@ -15,6 +15,7 @@ import io
 import lzma
 import shutil
 import subprocess
+import time
 import warnings
 import zlib
 from collections.abc import Callable
@@ -446,3 +447,45 @@ def test_an_element_size_that_is_not_the_arrays_is_damage(
             rf"filtered \(byte shuffle\) as {element_size}-byte elements",
         ):
             brinery.load(io.BytesIO(stream), **kwargs)
+
+
+class _StoringCodec:
+    """A codec whose frames are the data as given, handed back as the very view it was given
+    (a third-party codec may do that): what it returns must not be overwritten afterwards."""
+
+    framing = brinery.Framing(frame_size=1 << 16)
+
+    def compress_frame(self, level: int, data: Any) -> tuple[Any, ...]:
+        return (b"F", data)
+
+
+class _SlowSink(io.BytesIO):
+    """A file slow to write, so compression threads run ahead of the writing thread."""
+
+    def write(self, data: Any, /) -> int:
+        time.sleep(0.002)
+        return super().write(data)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_a_codec_keeping_the_transformed_view_gets_memory_of_its_own(threads: int) -> None:
+    """Compression threads filter each frame into a scratch buffer reused frame after frame,
+    unless the codec gave back something other than new ``bytes``."""
+    from brinery.streams.frame_writer import FrameWriter
+
+    def negated(frame: Any, out: np.ndarray) -> memoryview:
+        np.subtract(255, np.frombuffer(frame, np.uint8), out=out)
+        return out.data
+
+    positions = np.arange(10 << 16)
+    data = (positions + positions // (1 << 16)).astype(np.uint8)  # ten frames, all different
+    sink = _SlowSink()
+    writer = FrameWriter(sink, _StoringCodec(), 0, threads=threads)  # type: ignore[arg-type]
+    writer.write_transformed(data, negated)
+    writer.close()
+    stored = sink.getvalue()
+    expected = b"".join(
+        b"F" + (255 - data[start : start + (1 << 16)]).tobytes()
+        for start in range(0, data.size, 1 << 16)
+    )
+    assert stored == expected
