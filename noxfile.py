@@ -94,10 +94,17 @@ CORE_WITH_PLUGINS = ["plugins", "registration", "arguments", "errors", "remote",
 @nox.session
 def everything(session: nox.Session) -> None:
     """Every distribution installed together: what needs them all (the hostile files in every
-    format, the fuzzing over every compressor) and :data:`CORE_WITH_PLUGINS`."""
+    format, the fuzzing over every compressor, zstd and lz4 seek tables) and
+    :data:`CORE_WITH_PLUGINS`."""
     _install(session, "./core[fsspec]", *(f"./plugins/{name}" for name in PLUGINS))
     core = [f"tests/core/test_{name}.py" for name in CORE_WITH_PLUGINS]
-    session.run("pytest", "tests/security", "tests/fuzz", *core, *PARALLEL, *session.posargs)
+    together = [  # (zstd and lz4 side by side: their seek tables, and random access)
+        "tests/plugins/test_seek_table_tools.py",
+        "tests/plugins/brinery_zstd/test_zstd_random_access.py",
+    ]
+    session.run(
+        "pytest", "tests/security", "tests/fuzz", *core, *together, *PARALLEL, *session.posargs
+    )
 
 
 @nox.session

@@ -86,6 +86,8 @@ def _check_probes(data: dict[str, Any], main_datasets: set[str]) -> list[str]:
     problems = []
     if not any(probe["kind"] == "import" for probe in probes):
         problems.append("JSON: no import-time probe")
+    if not any(probe["kind"] == "random" for probe in probes):
+        problems.append("JSON: no random-access probe")
     if not any(probe["kind"] == "ceiling" for probe in probes) and main_datasets:
         problems.append("JSON: no codec-ceiling probe")
     for probe in probes:
@@ -97,7 +99,10 @@ def _check_probes(data: dict[str, Any], main_datasets: set[str]) -> list[str]:
             problems.append(
                 f"{where}: {len(probe['runs'])} runs, expected {data['config']['runs']}"
             )
-        wanted = IMPORT_METRICS if probe["kind"] == "import" else ("stream_bytes", "zstd_s")
+        wanted = {
+            "import": IMPORT_METRICS,
+            "random": ("file_bytes", "load_s", "entry_s", "entry_read_bytes", "slice_s"),
+        }.get(probe["kind"], ("stream_bytes", "zstd_s"))
         for metric in wanted:
             figures = probe["stats"].get(metric)
             if not figures or not all(

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import check, machine, plots, probes, report
-from .datasets import DATASETS
+from . import check, machine, plots, probes, random_access, report
+from .datasets import DATASETS, MIB
 from .stats import run_metrics, summarize, summarize_probe
 from .strategies import SLOW_CODECS, Strategy, main_strategies, sweep_strategies
 from .targets import evaluate
@@ -56,7 +56,7 @@ class Job:
 class Probe:
     """A measurement that is not a dump and a load (:mod:`bench.probes`), ``runs`` times."""
 
-    kind: str  # "ceiling" (per dataset) or "import"
+    kind: str  # "ceiling" (per dataset), "import" or "random" (random access: issue 15)
     dataset: str | None
     size_mb: float
 
@@ -205,6 +205,10 @@ def plan(args: argparse.Namespace) -> tuple[list[Job], list[Probe], list[str]]:
     return jobs, planned, skipped
 
 
+#: The random-access files are this many times the datasets' size (1 GiB at the default 256).
+RANDOM_ACCESS_SCALE = 4
+
+
 def _probes(args: argparse.Namespace, jobs: list[Job]) -> list[Probe]:
     """The import-time probe, and a codec ceiling for each dataset with a ``durable=False``
     compressed brinery dump to compare with it."""
@@ -216,6 +220,7 @@ def _probes(args: argparse.Namespace, jobs: list[Job]) -> list[Probe]:
     return [
         *(Probe("ceiling", dataset, args.size_mb) for dataset in ceilings),
         Probe("import", None, 0.0),
+        Probe("random", None, args.size_mb * RANDOM_ACCESS_SCALE),
     ]
 
 
@@ -280,6 +285,11 @@ def measure_probe(probe: Probe, folder: Path, timeout: float, repeats: int) -> d
     try:
         if probe.kind == "import":
             record["figures"] = probes.import_times(own, repeats, timeout)
+        elif probe.kind == "random":
+            command = [
+                sys.executable, "-m", "bench.random_access", "--size-mb", repr(probe.size_mb),
+            ]  # fmt: skip
+            record["figures"] = _run_json(command, probe.kind, timeout)
         else:
             command = [
                 sys.executable, "-m", "bench.probes", probe.kind,
@@ -351,6 +361,8 @@ def run_all(
 def _probe_name(probe: Probe) -> str:
     if probe.kind == "import":
         return "import time"
+    if probe.kind == "random":
+        return f"random access, {probe.size_mb:g} MiB zstd"
     return f"{probe.dataset} {probe.size_mb:g} MiB codec ceiling"
 
 
@@ -363,6 +375,12 @@ def _probe_brief(record: dict[str, Any]) -> str:
             f"import brinery {figures['brinery_import_s'] * 1000:.0f} ms, joblib "
             f"{figures['joblib_import_s'] * 1000:.0f} ms, first .zst dump "
             f"{figures['first_zst_dump_s'] * 1000:.0f} ms"
+        )
+    if figures["phase"] == "random":
+        return (
+            f"load {figures['load_s']:.3g} s, one entry {figures['entry_s']:.3g} s reading "
+            f"{figures['entry_read_bytes'] / MIB:.1f} MiB, {random_access.ROWS_READ} rows "
+            f"{figures['slice_s']:.3g} s reading {figures['slice_read_bytes'] / MIB:.1f} MiB"
         )
     return ", ".join(
         f"{codec} {figures[f'{codec}_mib_s']:.0f} MiB/s"

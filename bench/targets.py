@@ -38,6 +38,8 @@ ZLIB_SPEEDUP = 1.8
 SAME_SIZE_TOLERANCE = 0.02
 ZSTD_SPEEDUP = 5.0
 PARALLEL_LOAD_SPEEDUP = 1.5
+#: X1, X2: what reading one entry of 10 MiB, or 1,000 rows, may read of the file.
+RANDOM_ACCESS_READ_MIB = 16
 
 #: The targets as the issue words them, by the id used in the rows.
 DEFINITIONS = {
@@ -60,6 +62,11 @@ DEFINITIONS = {
     "C1": "compressed dump (durable=False, call time) within 1.3x of the codec ceiling: stream "
     "bytes / (the codec's single-thread speed x the cores), zstd and lz4",
     "I1": "import brinery after numpy faster than import joblib after numpy (fresh interpreters)",
+    "X1": "random access (issue 15): from a zstd file of 100 entries (1 GiB at the default size), "
+    "opened[key] of one entry reads < 16 MiB (rchar) and takes <= 1/20 of load's time",
+    "X2": "random access: 1,000 rows of a 1 GiB zstd array read only their frames (< 16 MiB)",
+    "X3": "random access: a full load of an indexed file within 1.05x of the same file without "
+    "an index, and the index < 0.1% of the file",
     "A1": "arrow-backed DataFrame and pyarrow Table: brinery dump and load no slower than "
     "pickle 5 (their buffers out of band, never copied through the pickle; pandas copies each "
     "column as it pickles it, whoever pickles)",
@@ -200,6 +207,7 @@ def evaluate(
         *_shuffle(table, cpus, zstd),
         *_ceilings(table, cpus, defaults, probes),
         *_import_time(probes),
+        *_random_access(probes),
         *_arrow(table),
         *_memory(table, cpus),
         *_parallel(table, defaults, "dump", ("zstd", "lz4", "zlib"), "P1", PARALLEL_DUMP_SPEEDUP),
@@ -415,6 +423,40 @@ def _import_time(probes: list[dict[str, Any]]) -> Iterator[Check]:
         f"vs joblib {joblib * 1000:.0f} ms ({stats['joblib_modules']['median']:.0f}); first "
         f"dump to .zst in a fresh process {stats['first_zst_dump_s']['median'] * 1000:.0f} ms",
     )
+
+
+def _random_access(probes: list[dict[str, Any]]) -> Iterator[Check]:
+    stats = next((p["stats"] for p in probes if p["kind"] == "random"), None)
+    if stats is None:
+        return
+
+    def figure(name: str) -> float:
+        return float(stats[name]["median"])
+
+    size = f"{figure('file_bytes') / MIB:.0f} MiB file"
+    entry = f"{figure('entry_bytes') / MIB:.1f} MiB entry"
+    yield Check(
+        "X1", "opened[key], bytes read", "-", figure("entry_read_bytes") / MIB, "<",
+        RANDOM_ACCESS_READ_MIB, "MiB", f"{entry} of a {size}",
+    )  # fmt: skip
+    yield Check(
+        "X1", "opened[key] / load, time", "-", figure("entry_s") / figure("load_s"), "<=",
+        1 / 20, "x", f"{figure('entry_s'):.3g} s vs load {figure('load_s'):.3g} s ({size})",
+    )  # fmt: skip
+    yield Check(
+        "X2", "1,000 rows of an array, bytes read", "-", figure("slice_read_bytes") / MIB, "<",
+        RANDOM_ACCESS_READ_MIB, "MiB",
+        f"{figure('slice_s'):.3g} s, of a {figure('array_file_bytes') / MIB:.0f} MiB file",
+    )  # fmt: skip
+    yield Check(
+        "X3", "full load, indexed / unindexed", "-",
+        figure("load_s") / figure("unindexed_load_s"), "<=", 1.05, "x",
+        f"{figure('load_s'):.3g} s vs {figure('unindexed_load_s'):.3g} s",
+    )  # fmt: skip
+    yield Check(
+        "X3", "index / file size", "-", figure("index_share") * 100, "<", 0.1, "%",
+        f"{figure('index_bytes'):.0f} bytes of a {size}",
+    )  # fmt: skip
 
 
 def _arrow(table: Results) -> Iterator[Check]:

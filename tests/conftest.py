@@ -30,6 +30,8 @@ from brinery.format.layout import (
     BUFFER_RECORD,
     CHECKSUMS_FLAG,
     END_RECORD,
+    INDEX_RECORD,
+    INDEXED_FLAG,
     PICKLE_RECORD,
     RECORD_DIGEST,
     RECORD_HEADER,
@@ -135,13 +137,12 @@ class Record(NamedTuple):
 def _parse_records(data: bytes) -> list[Record]:
     magic, major, _minor, flags, _reserved = STREAM_HEADER.unpack_from(data, 0)
     assert (magic, major) == (STREAM_MAGIC, 1)
-    assert flags in (0, CHECKSUMS_FLAG)
+    assert flags & ~(CHECKSUMS_FLAG | INDEXED_FLAG) == 0
     offset, records = STREAM_HEADER.size, []
     while True:
         kind, padding, _flags, _reserved, size = RECORD_HEADER.unpack_from(data, offset)
-        assert padding == (
-            0 if kind in (PICKLE_RECORD, END_RECORD) else padding_before_payload(offset)
-        )
+        unaligned = kind in (PICKLE_RECORD, INDEX_RECORD, END_RECORD)
+        assert padding == (0 if unaligned else padding_before_payload(offset))
         start = offset + RECORD_HEADER.size + padding
         assert data[offset + RECORD_HEADER.size : start] == bytes(padding)
         records.append(Record(chr(kind), start, size))

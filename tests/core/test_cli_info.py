@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import gzip
 import io
 import json
 import pickle
@@ -18,8 +19,9 @@ import brinery
 from brinery import array_paths
 from brinery.api import inspect_file
 from brinery.format.layout import FORMAT_MAJOR, FORMAT_MINOR
+from brinery.testing import compressed_stream
 
-BRINERY_FILE = f"brinery {FORMAT_MAJOR}.{FORMAT_MINOR}"
+BRINERY_FILE = f"brinery {FORMAT_MAJOR}.{FORMAT_MINOR}"  # (indexed: the default)
 JOBLIB_FIXTURES = Path(__file__).parents[1] / "fixtures" / "joblib"
 
 
@@ -49,11 +51,16 @@ def test_info_describes_a_file(model: Path, dumps: Any) -> None:
     done = _run("info", str(model))
     assert done.returncode == 0, done.stderr
     size = model.stat().st_size
-    stream = len(dumps(MODEL, compress=False, checksums=False))  # what gzip holds
+    # What gzip holds: the stream, whose index (the default) lists its compressed frames.
+    plain = dumps(MODEL, compress=False, checksums=False, shuffle="byte")
+    framing = brinery.compressors()["gzip"].framing
+    stream = len(compressed_stream(plain, model.read_bytes(), gzip.decompress, framing))
     assert done.stdout.splitlines() == [
         f"{model}: {BRINERY_FILE}, compressor gzip, {size:,} bytes",
         f"  stream: {stream:,} bytes uncompressed ({stream / size:.2f}x), checked by the codec's "
         "checks",
+        # (format 1.4: the dict was written entry by entry, its index before the end)
+        "  index: dict of 3 entries, 1 array and buffer records, frames before the index: 1",
         "  arrays: 2, 720,020 bytes",
         # (a compressed file's arrays of numbers are byte-shuffled: shuffle="auto")
         "    float64 (<f8)            (300, 300)           C          720,000 bytes  "
@@ -272,7 +279,8 @@ def test_info_shows_the_object_itself(tmp_path: Path) -> None:
     brinery.dump(np.arange(3), path)
     done = _run("info", str(path))
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[3] == (
+    assert done.stdout.splitlines()[2] == "  index: one part, 0 array and buffer records"
+    assert done.stdout.splitlines()[4] == (
         "    int64 (<i8)              (3,)                 C               24 bytes  in the pickle"
         "  (the object itself)"
     )

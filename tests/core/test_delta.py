@@ -32,11 +32,12 @@ from brinery.format.layout import (
     BUFFER_RECORD,
     CHECKSUMS_FLAG,
     END_RECORD,
+    INDEXED_FLAG,
     PICKLE_RECORD,
     SHUFFLED_RECORDS_FLAG,
 )
 from brinery.format.shuffle import Shuffle, shuffled_blocks, unshuffled_pieces
-from brinery.testing import assert_same, dumps, record_headers
+from brinery.testing import assert_same, compressed_stream, dumps, record_headers
 
 BYTE, BIT, DELTA = 0x0002, 0x0004, 0x0008  # the record flags, as docs/format.md gives them
 CODECS = ["zlib", "gzip", "bz2", "xz", "lzma"]
@@ -222,7 +223,7 @@ def test_every_layout_loads_exactly_on_any_path(
     """On one thread or two, checksummed (filtered in the main thread) or not (on the
     compression threads): exact, each array record delta-coded, the same bytes either way."""
     value = _images(smooth_images)
-    streams = set()
+    streams, files = set(), set()
     for threads in (1, 2):
         for checksums in (None, True, False):
             data = dumps(value, compress="gzip", shuffle=mode, threads=threads, checksums=checksums)
@@ -231,8 +232,12 @@ def test_every_layout_loads_exactly_on_any_path(
             assert _filters(stream) == RECORDS
             if checksums is False:
                 streams.add(stream)
+                files.add(data)
     plain = dumps(value, compress=False, shuffle="delta", checksums=False)
-    assert streams == {plain}  # threads change nothing, nor does the path
+    # (indexed, the default: the gzip file's stream is plain with its index listing the frames)
+    (file,) = files
+    gzipped = compressed_stream(plain, file, gzip.decompress, brinery.compressors()["gzip"].framing)
+    assert streams == {gzipped}  # threads change nothing, nor does the path
     assert_same(brinery.load(io.BytesIO(plain)), value)
 
 
@@ -268,10 +273,10 @@ def test_auto_leaves_one_dimensional_bytes_and_uncompressed_files_alone(
     stream = gzip.decompress(dumps(value, compress="gzip"))
     assert _filters(stream) == [(0, 0), (DELTA, 1)]
     plain = dumps(value, compress=False)
-    assert record_headers(plain)[0] == CHECKSUMS_FLAG
+    assert record_headers(plain)[0] == CHECKSUMS_FLAG | INDEXED_FLAG  # (indexed: the default)
     assert _filters(plain) == [(0, 0), (0, 0)]
     asked = dumps(value, compress=False, shuffle="delta")
-    assert record_headers(asked)[0] == CHECKSUMS_FLAG | SHUFFLED_RECORDS_FLAG
+    assert record_headers(asked)[0] == CHECKSUMS_FLAG | SHUFFLED_RECORDS_FLAG | INDEXED_FLAG
     assert _filters(asked) == [(DELTA, 1), (DELTA, 1)]
     assert_same(brinery.load(io.BytesIO(asked)), value)
 
@@ -363,7 +368,7 @@ def test_info_and_convert(tmp_path: Path, smooth_images: Callable[..., np.ndarra
     assert_same(brinery.load(target), value)
     plain = tmp_path / "plain.brn"
     convert(target, plain, compress=False)
-    assert record_headers(plain.read_bytes())[0] == CHECKSUMS_FLAG
+    assert record_headers(plain.read_bytes())[0] == CHECKSUMS_FLAG | INDEXED_FLAG  # (kept)
     assert _filters(plain.read_bytes()) == [(0, 0)] * 3
     assert_same(brinery.load(plain), value)
 

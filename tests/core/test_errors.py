@@ -23,6 +23,7 @@ import brinery.rebuild
 from brinery.format.layout import (
     ARRAY_RECORD,
     BUFFER_RECORD,
+    END_LOCATOR,
     END_RECORD,
     PICKLE_RECORD,
     RECORD_DIGEST,
@@ -31,6 +32,7 @@ from brinery.format.layout import (
     STREAM_MAGIC,
     padding_before_payload,
 )
+from brinery.testing import record_headers
 
 VALUE = {
     "array": np.repeat(np.random.default_rng(5).integers(0, 99, 75_000), 2).reshape(150, 1000),
@@ -148,7 +150,7 @@ def test_newer_major_version_asks_to_upgrade(codec_or_none):
     assert isinstance(raised.value, brinery.UnknownFormatError)
 
 
-@pytest.mark.parametrize(("flags", "reserved"), [(8, 0), (0x8000, 0), (0, 7)])
+@pytest.mark.parametrize(("flags", "reserved"), [(0x10, 0), (0x8000, 0), (0, 7)])
 def test_unknown_header_features_ask_to_upgrade(flags, reserved):
     """Unknown stream flags (or reserved bits) mean a feature this version lacks."""
     data = _stream((END_RECORD, b""), flags=flags, reserved=reserved)
@@ -156,14 +158,17 @@ def test_unknown_header_features_ask_to_upgrade(flags, reserved):
         _load_bytes(data)
 
 
+@pytest.mark.parametrize("index", [True, False], ids=["indexed", "unindexed"])
 @pytest.mark.parametrize("checksums", [False, True])
-def test_newer_minor_version_loads(checksums, dumps):
+def test_newer_minor_version_loads(checksums, index, dumps):
     """A newer minor version of format 1 is compatible: it loads."""
-    data = bytearray(dumps([1, "two"], checksums=checksums))
+    data = bytearray(dumps([1, "two"], checksums=checksums, index=index))
     data[9] = 7  # minor version
     if checksums:  # the end record's checksum covers the stream header
-        end = len(data) - RECORD_HEADER.size - RECORD_DIGEST.size
-        covered = bytes(data[: STREAM_HEADER.size] + data[end : end + RECORD_HEADER.size])
+        end = record_headers(bytes(data))[1][-1]  # (indexed: a 16-byte payload, the locator)
+        assert end.size == (END_LOCATOR.size if index else 0)
+        record = data[end.start - RECORD_HEADER.size : -RECORD_DIGEST.size]
+        covered = bytes(data[: STREAM_HEADER.size] + record)
         data[-RECORD_DIGEST.size :] = RECORD_DIGEST.pack(xxhash.xxh3_64_intdigest(covered))
     assert _load_bytes(bytes(data)) == [1, "two"]
 

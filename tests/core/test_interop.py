@@ -9,6 +9,7 @@ uncompressed brinery stream; its .lzma files are one "LZMA alone" stream, which
 from __future__ import annotations
 
 import bz2
+import gzip
 import io
 import lzma
 import shutil
@@ -23,6 +24,7 @@ import pytest
 
 import brinery
 from brinery.format.layout import STREAM_MAGIC
+from brinery.testing import compressed_stream
 
 TOOLS = {
     # codec: (decompress and print, test, compress to stdout)
@@ -59,6 +61,28 @@ def plain_stream(big_value: dict[str, Any]) -> Callable[[str], bytes]:
         for checksums in (False, True)
     }
     return lambda codec: streams[not brinery.compressors()[codec].checks_integrity]
+
+
+@pytest.fixture(scope="module")
+def file_stream(
+    plain_stream: Callable[[str], bytes], threaded_files: dict[str, Path]
+) -> Callable[[str], bytes]:
+    """``file_stream(codec)``: the uncompressed stream inside ``threaded_files[codec]``: the
+    plain stream, its index (indexed: the default) listing the file's frames, each checked with
+    the standard library (:func:`brinery.testing.compressed_stream`)."""
+    decode = {
+        "gzip": gzip.decompress,
+        "bz2": bz2.decompress,
+        "xz": lzma.decompress,
+        "lzma": lzma.decompress,
+    }
+
+    def stream(codec: str) -> bytes:
+        data = threaded_files[codec].read_bytes()
+        framing = brinery.compressors()[codec].framing
+        return compressed_stream(plain_stream(codec), data, decode[codec], framing)
+
+    return stream
 
 
 def _dump_bytes(
@@ -104,14 +128,14 @@ def _check_big(loaded: Any, big_value: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("codec", list(TOOLS))
-def test_tool_decompresses_brinery_file(codec, threaded_files, plain_stream):
+def test_tool_decompresses_brinery_file(codec, threaded_files, file_stream):
     """The tool decompresses brinery's multi-frame file to exactly the uncompressed stream."""
     result = subprocess.run(
         [*_tool(TOOLS[codec][0]), str(threaded_files[codec])], capture_output=True, check=False
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout[:8] == STREAM_MAGIC
-    assert result.stdout == plain_stream(codec)
+    assert result.stdout == file_stream(codec)
 
 
 @pytest.mark.parametrize("codec", list(TOOLS))
@@ -154,18 +178,20 @@ def _frame_sizes(codec: str, data: bytes) -> list[int]:
 
 
 @pytest.mark.parametrize("codec", ["gzip", "bz2", "xz"])
-def test_frames_are_independent_and_bounded(codec, threaded_files, plain_stream):
+def test_frames_are_independent_and_bounded(codec, threaded_files, file_stream):
     """The file is several complete frames of at most the codec's frame size (4 MiB, xz 8 MiB),
     which together hold the stream; .lzma is a single stream."""
     sizes = _frame_sizes(codec, threaded_files[codec].read_bytes())
     assert len(sizes) >= 2
     assert max(sizes) <= FRAME_SIZES[codec]
-    assert sum(sizes) == len(plain_stream(codec))
+    assert sum(sizes) == len(file_stream(codec))
 
 
-def test_lzma_is_one_stream(threaded_files, plain_stream):
-    """.lzma has no room for frames: one LZMA-alone stream holds everything."""
+def test_lzma_is_one_stream(threaded_files, plain_stream, file_stream):
+    """.lzma has no room for frames: one LZMA-alone stream holds everything (its index, when
+    indexed, lists no frame: it is the plain stream)."""
     decompressor = lzma.LZMADecompressor(lzma.FORMAT_ALONE)
+    assert file_stream("lzma") == plain_stream("lzma")
     assert decompressor.decompress(threaded_files["lzma"].read_bytes()) == plain_stream("lzma")
     assert decompressor.eof
     assert decompressor.unused_data == b""

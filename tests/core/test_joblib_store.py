@@ -34,7 +34,7 @@ from brinery.joblib_store import BrineryStoreBackend, register  # noqa: E402
 
 CacheWarning = joblib.memory.CacheWarning
 RESULT = "output.pkl"
-BRINERY_FILE = f"brinery {FORMAT_MAJOR}.{FORMAT_MINOR}"
+BRINERY_FILE = f"brinery {FORMAT_MAJOR}.{FORMAT_MINOR}"  # (indexed: the default)
 
 
 @pytest.fixture(autouse=True)

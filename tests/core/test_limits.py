@@ -15,10 +15,18 @@ import pytest
 import xxhash
 
 import brinery
-from brinery.format.layout import RECORD_DIGEST, RECORD_HEADER
+from brinery.format.layout import (
+    ARRAY_RECORD,
+    CHECKSUMS_FLAG,
+    END_RECORD,
+    RECORD_DIGEST,
+    RECORD_HEADER,
+    STREAM_HEADER,
+)
 from brinery.streams.frame_reader import FrameReader
 from brinery.streams.prefixed import Prefixed
 from brinery.streams.source import Source
+from brinery.testing import compressed_stream
 
 ARRAY = np.arange(1 << 17, dtype="<i8")  # 1 MiB: an array record
 
@@ -50,14 +58,29 @@ def _with_record_size(data: bytes, start: int, size: int) -> bytes:
     )
 
 
+def _array_header(stream: bytes) -> int:
+    """Where the header of the first array record of the uncompressed ``stream`` starts."""
+    digest = RECORD_DIGEST.size if STREAM_HEADER.unpack_from(stream)[3] & CHECKSUMS_FLAG else 0
+    offset = STREAM_HEADER.size
+    while True:
+        kind, padding, _, _, size = RECORD_HEADER.unpack_from(stream, offset)
+        if kind == ARRAY_RECORD:
+            return offset
+        assert kind != END_RECORD, "no array record"
+        offset += RECORD_HEADER.size + padding + size + digest
+
+
+@pytest.mark.parametrize("index", [True, False], ids=["indexed", "unindexed"])
 @pytest.mark.parametrize("size", [(1 << 20) + 4096, 1 << 40, (1 << 63) - 1, (1 << 64) - 1])
 @pytest.mark.parametrize("via", ["path", "bytesio"])
 def test_a_record_larger_than_the_file_is_refused_before_allocating(
-    size: int, via: str, tmp_path: Path, dumps: Any, records: Any
+    size: int, via: str, index: bool, tmp_path: Path, dumps: Any, records: Any
 ) -> None:
-    data = dumps({"a": ARRAY}, compress=False)
+    data = dumps({"a": ARRAY}, compress=False, index=index)
     record = next(record for record in records(data) if record.kind == "A")
-    header = record.start - 48  # the first record: header at 16, 32 bytes of padding
+    header = _array_header(data)
+    if not index:  # the first record: header at 16, 32 bytes of padding
+        assert header == record.start - 48 == STREAM_HEADER.size
     crafted = _with_record_size(data, header, size)
     path = tmp_path / "crafted.pkl"
     path.write_bytes(crafted)
@@ -79,16 +102,23 @@ def test_a_pickle_record_larger_than_the_file_is_refused(dumps: Any, records: An
         brinery.load(io.BytesIO(crafted))
 
 
+@pytest.mark.parametrize("index", [True, False], ids=["indexed", "unindexed"])
 @pytest.mark.parametrize("compress", [False, "zlib", "gzip"])
-def test_max_bytes_refuses_a_bigger_stream_before_allocating(compress: Any, dumps: Any) -> None:
-    data = dumps({"a": ARRAY}, compress=compress)
+def test_max_bytes_refuses_a_bigger_stream_before_allocating(
+    compress: Any, index: bool, dumps: Any
+) -> None:
+    data = dumps({"a": ARRAY}, compress=compress, index=index)
+    # (the array record's header: the first record, unindexed; after the dict's keys, indexed)
+    checksums = compress is False or not brinery.compressors()[compress].checks_integrity
+    header = _array_header(dumps({"a": ARRAY}, compress=False, checksums=checksums, index=index))
+    assert (header == STREAM_HEADER.size) is not index
 
     error, peak = _peak_while(lambda: brinery.load(io.BytesIO(data), max_bytes=ARRAY.nbytes // 2))
 
     assert type(error) is brinery.SizeLimitError
-    assert "holds more than max_bytes=524288 bytes: the record at byte 16 of its stream " in str(
-        error
-    )
+    assert (
+        f"holds more than max_bytes=524288 bytes: the record at byte {header} of its stream "
+    ) in str(error)
     assert "declares 1048576 bytes" in str(error)
     assert peak < ARRAY.nbytes // 2
 
@@ -105,11 +135,29 @@ def test_max_bytes_stops_a_decompression_bomb(dumps: Any) -> None:
     assert peak < 8 << 20
 
 
-def test_max_bytes_that_fit_load(dumps: Any, assert_same: Any) -> None:
+@pytest.mark.parametrize("index", [True, False], ids=["indexed", "unindexed"])
+def test_max_bytes_that_fit_load(index: bool, dumps: Any, assert_same: Any) -> None:
     for compress in (False, "zlib"):
-        data = dumps({"a": ARRAY}, compress=compress)
-        plain = dumps({"a": ARRAY}, compress=False, checksums=compress is False or None)
+        data = dumps({"a": ARRAY}, compress=compress, index=index)
+        shuffle = "byte" if compress else False  # (what shuffle="auto" does)
+        plain = dumps({"a": ARRAY}, compress=False, shuffle=shuffle, index=index)
+        if compress:  # the stream is exactly max_bytes long (indexed: listing the frames)
+            framing = brinery.compressors()[compress].framing
+            plain = compressed_stream(plain, data, _zlib_streams, framing)
         assert_same(brinery.load(io.BytesIO(data), max_bytes=len(plain)), {"a": ARRAY})
+        with pytest.raises(brinery.SizeLimitError):
+            brinery.load(io.BytesIO(data), max_bytes=len(plain) - 1)
+
+
+def _zlib_streams(data: bytes) -> bytes:
+    """Every zlib stream of ``data``, one after another (brinery's zlib frames)."""
+    out = []
+    while data:
+        stream = zlib.decompressobj()
+        out.append(stream.decompress(data))
+        assert stream.eof
+        data = stream.unused_data
+    return b"".join(out)
 
 
 @pytest.mark.parametrize("value", [-1, 2.5, "10", True])

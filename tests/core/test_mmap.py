@@ -24,7 +24,9 @@ from brinery.api import convert, inspect_file
 from brinery.format.layout import (
     CHANGED_RECORD_FLAG,
     CHECKSUMS_FLAG,
+    END_LOCATOR,
     END_RECORD,
+    INDEXED_FLAG,
     MAPPED_WRITABLE_FLAG,
     PICKLE_RECORD,
     RECORD_DIGEST,
@@ -215,17 +217,20 @@ def _records(data: bytes) -> tuple[int, list[_Record]]:
             return flags, found
 
 
-def test_r_plus_flags_the_records_it_maps_writable(mapped_file: Path) -> None:
+@pytest.mark.parametrize("index", [True, False], ids=["indexed", "unindexed"])
+def test_r_plus_flags_the_records_it_maps_writable(index: bool, mapped_file: Path) -> None:
     """Before mapping a record writable, the load flags it in the file: its checksum no longer
     applies.  Records holding only read-only arrays, or no array, keep theirs."""
+    brinery.dump(_value(), mapped_file, index=index)
+    indexed = INDEXED_FLAG if index else 0
     before = mapped_file.read_bytes()
     flags, records = _records(before)
-    assert flags == CHECKSUMS_FLAG
+    assert flags == CHECKSUMS_FLAG | indexed
     assert not any(record.flags for record in records)
     loaded = brinery.load(mapped_file, "r+")
     after = mapped_file.read_bytes()  # (flagged during the load, before any array is written)
     flags, records = _records(after)
-    assert flags == CHECKSUMS_FLAG | MAPPED_WRITABLE_FLAG
+    assert flags == CHECKSUMS_FLAG | indexed | MAPPED_WRITABLE_FLAG
     flagged = {record.start for record in records if record.flags == CHANGED_RECORD_FLAG}
     assert all(record.flags in (0, CHANGED_RECORD_FLAG) for record in records)
 
@@ -361,8 +366,10 @@ def test_numpy_pickles_of_a_plain_pickle_file(tmp_path: Path) -> None:
 
 
 def test_a_payload_across_two_pickle_records_loads_in_memory(tmp_path: Path, dumps: Any) -> None:
-    """brinery never writes one, but a valid file may: its array is read, not mapped."""
-    data = dumps({"a": np.arange(1000, 1040)}, compress=False, checksums=False)
+    """brinery never writes one, but a valid file may: its array is read, not mapped.  (An
+    unindexed file: the split record, made by hand, moves every record after it, which an
+    index would have to say.)"""
+    data = dumps({"a": np.arange(1000, 1040)}, compress=False, checksums=False, index=False)
     _, records = _records(data)
     pickled = next(record for record in records if record.kind == PICKLE_RECORD)
     cut = pickled.payload + pickled.size - 100  # inside the array's 320 bytes
@@ -601,15 +608,19 @@ def test_a_mapped_load_reads_no_array_data(tmp_path: Path) -> None:
     assert int(peak_mib) < 16, f"a mapped load of 208 MB took {peak_mib} MiB"
 
 
-def test_the_rest_of_the_stream_header_is_still_checked(mapped_file: Path) -> None:
+@pytest.mark.parametrize("index", [True, False], ids=["indexed", "unindexed"])
+def test_the_rest_of_the_stream_header_is_still_checked(index: bool, mapped_file: Path) -> None:
     """The end record's checksum covers the stream header but for the flag an ``"r+"`` load
     sets: the header's other bytes stay checked."""
+    brinery.dump(_value(), mapped_file, index=index)
     del brinery.load(mapped_file, "r+")["small"]
     data = bytearray(mapped_file.read_bytes())
     assert struct.unpack_from("<H", data, 10)[0] & MAPPED_WRITABLE_FLAG
     brinery.load(mapped_file)
     data[9] ^= 4  # the minor version
     mapped_file.write_bytes(bytes(data))
-    end = len(data) - RECORD_HEADER.size - RECORD_DIGEST.size
+    end = _records(bytes(data))[1][-1].start  # (indexed, its payload is the index's locator)
+    locator = END_LOCATOR.size if index else 0
+    assert end == len(data) - RECORD_HEADER.size - locator - RECORD_DIGEST.size
     with pytest.raises(brinery.CorruptFileError, match=f"record at byte {end} .* checksum"):
         brinery.load(mapped_file)

@@ -15,7 +15,13 @@ import numpy as np
 import pytest
 
 import brinery
-from brinery.format.layout import ARRAY_RECORD, BUFFER_RECORD, END_RECORD, PICKLE_RECORD
+from brinery.format.layout import (
+    ARRAY_RECORD,
+    BUFFER_RECORD,
+    END_RECORD,
+    INDEX_RECORD,
+    PICKLE_RECORD,
+)
 from brinery.format.writer import PICKLE_RECORD_BYTES
 from brinery.testing import assert_same, dumps, loads, record_headers
 
@@ -45,16 +51,25 @@ def test_small_objects_share_records_of_about_a_mebibyte(checksums: bool) -> Non
     assert_same(loads(dumps(value, checksums=checksums)), value)
 
 
-def test_an_array_record_ends_the_pickle_record_before_it() -> None:
+@pytest.mark.parametrize("index", [True, False], ids=["indexed", "unindexed"])
+def test_an_array_record_ends_the_pickle_record_before_it(index: bool) -> None:
     """Pickle output handed over before an array is written before the array's record (the
-    stream keeps the pickler's order); what the pickler still held comes after."""
+    stream keeps the pickler's order); what the pickler still held comes after.  Indexed, each
+    entry is a part of its own (docs/format.md, section 5.5), after the dict's keys: "before"'s
+    records end where the part of "big" begins, with its array record."""
     big = np.arange(200_000.0)  # 1.6 MB: an A record
     value = {"before": [f"item {i}" for i in range(20_000)], "big": big, "after": ["y"] * 10}
-    records = _records(value)
+    records = _records(value, index=index)
     kinds = [r.kind for r in records]
-    assert kinds == [PICKLE_RECORD, ARRAY_RECORD, PICKLE_RECORD, END_RECORD]
-    assert records[0].size > 65536  # the frames of "before"
-    assert_same(loads(dumps(value)), value)
+    if index:
+        # keys, "before", "big" (its array, then what the pickler held), "after", the dict
+        pickled, ends = [PICKLE_RECORD] * 2, [INDEX_RECORD, END_RECORD]
+        assert kinds == [*pickled, ARRAY_RECORD, PICKLE_RECORD, *pickled, *ends]
+        assert records[1].size > 65536  # the frames of "before"
+    else:
+        assert kinds == [PICKLE_RECORD, ARRAY_RECORD, PICKLE_RECORD, END_RECORD]
+        assert records[0].size > 65536  # the frames of "before"
+    assert_same(loads(dumps(value, index=index)), value)
 
 
 @pytest.mark.parametrize("kind", [bytes, bytearray])
@@ -70,15 +85,21 @@ def test_a_large_payload_is_a_record_of_its_own(kind: type) -> None:
     assert loaded[::2] == value[::2]
 
 
-def test_buffer_records_end_the_pickle_record_before_them() -> None:
+@pytest.mark.parametrize("index", [True, False], ids=["indexed", "unindexed"])
+def test_buffer_records_end_the_pickle_record_before_them(index: bool) -> None:
     pyarrow = pytest.importorskip("pyarrow")
     array = pyarrow.array(np.arange(100_000, dtype=np.int64))
     value = {"before": [f"item {i}" for i in range(20_000)], "arrow": array, "tail": "t"}
-    kinds = [r.kind for r in _records(value)]
-    assert kinds[0] == PICKLE_RECORD
-    assert kinds[1] == BUFFER_RECORD
-    assert kinds[-2:] == [PICKLE_RECORD, END_RECORD]
-    assert loads(dumps(value)) == value
+    kinds = [r.kind for r in _records(value, index=index)]
+    if index:  # (the dict's keys first, and its parts' index last: section 5.5)
+        assert kinds[:2] == [PICKLE_RECORD, PICKLE_RECORD]
+        assert kinds[2] == BUFFER_RECORD
+        assert kinds[-3:] == [PICKLE_RECORD, INDEX_RECORD, END_RECORD]
+    else:
+        assert kinds[0] == PICKLE_RECORD
+        assert kinds[1] == BUFFER_RECORD
+        assert kinds[-2:] == [PICKLE_RECORD, END_RECORD]
+    assert loads(dumps(value, index=index)) == value
 
 
 def test_a_file_of_64_kib_records_still_loads() -> None:

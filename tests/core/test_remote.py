@@ -281,3 +281,15 @@ def test_storage_options_are_checked(
         brinery.dump(1, target, storage_options=options)
     with pytest.raises(brinery.InvalidArgumentError, match=message):
         brinery.load(target, storage_options=options)
+
+
+def test_s3_random_access_reads_one_entry(s3: Any, assert_same: Any) -> None:
+    """``brinery.open`` on an S3 URL: range requests for the index and the entry asked for."""
+    value = {f"block{i}": np.full((500, 100), i, dtype=np.float64) for i in range(8)}
+    url = "s3://brinery-tests/indexed.brn"
+    brinery.dump(value, url, index=True)
+    with brinery.open(url) as opened:
+        assert opened.index is not None
+        assert opened.keys() == list(value)
+        assert_same(opened["block5"], value["block5"])
+        np.testing.assert_array_equal(opened.array('["block2"]')[10:12], value["block2"][10:12])

@@ -9,8 +9,23 @@ from typing import Any
 
 import numpy as np
 import pytest
+import xxhash
 
 import brinery
+from brinery.format.layout import (
+    ARRAY_RECORD,
+    BUFFER_RECORD,
+    CHECKSUMS_FLAG,
+    END_RECORD,
+    INDEX_RECORD,
+    INDEXED_FLAG,
+    RECORD_DIGEST,
+    RECORD_HEADER,
+    STREAM_HEADER,
+    UNINDEXED_MINOR,
+    padding_before_payload,
+)
+from brinery.format.writer import PICKLE_RECORD_BYTES
 from brinery.sampling import MIN_PIECES, Sampler, sample_file
 
 RNG = np.random.default_rng(7)
@@ -22,11 +37,66 @@ VALUE = {
 }
 
 
+def _gathered(records: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    """``(kind, payload)`` records as the sample's writer writes them: the pickle bytes of
+    records in a row gathered into records of at most ``PICKLE_RECORD_BYTES`` (a larger one
+    alone), as ``StreamWriter.write`` gathers pickle output; the others as they are."""
+    out: list[tuple[str, bytes]] = []
+    held: list[bytes] = []
+
+    def flush() -> None:
+        if held:
+            out.append(("P", b"".join(held)))
+            held.clear()
+
+    for kind, payload in records:
+        if kind != "P":
+            flush()
+            out.append((kind, payload))
+            continue
+        if sum(map(len, held)) + len(payload) > PICKLE_RECORD_BYTES:
+            flush()
+        if len(payload) >= PICKLE_RECORD_BYTES:
+            out.append((kind, payload))
+        else:
+            held.append(payload)
+    flush()
+    return out
+
+
+def _sampled(stream: bytes) -> bytes:
+    """The whole sample of the uncompressed, checksummed ``stream`` (:mod:`brinery.sampling`:
+    "never an indexed one"): its records but the index record, in order, the pickle bytes
+    gathered again (:func:`_gathered`), an empty end record, and a 1.3 header without the
+    indexed flag, the checksums redone.  An unindexed stream's is itself."""
+    magic, major, _, flags, reserved = STREAM_HEADER.unpack_from(stream)
+    assert flags & CHECKSUMS_FLAG
+    header = STREAM_HEADER.pack(magic, major, UNINDEXED_MINOR, flags & ~INDEXED_FLAG, reserved)
+    records, offset = [], STREAM_HEADER.size
+    while True:
+        kind, padding, record_flags, element_size, size = RECORD_HEADER.unpack_from(stream, offset)
+        start = offset + RECORD_HEADER.size + padding
+        if kind == END_RECORD:
+            break
+        if kind != INDEX_RECORD:
+            assert (record_flags, element_size) == (0, 0)  # (unfiltered: the sample's are too)
+            records.append((chr(kind), stream[start : start + size]))
+        offset = start + size + RECORD_DIGEST.size
+    out = bytearray(header)
+    for kind, payload in [*_gathered(records), ("E", b"")]:
+        code = ord(kind)
+        padding = padding_before_payload(len(out)) if code in (ARRAY_RECORD, BUFFER_RECORD) else 0
+        record = RECORD_HEADER.pack(code, padding, 0, 0, len(payload)) + bytes(padding) + payload
+        covered = header + record if code == END_RECORD else record
+        out += record + RECORD_DIGEST.pack(xxhash.xxh3_64_intdigest(covered))
+    return bytes(out)
+
+
 def _payloads(data: bytes, records: Callable[[bytes], list[Any]]) -> list[tuple[str, bytes]]:
     return [
         (record.kind, data[record.start : record.start + record.size])
         for record in records(data)
-        if record.kind != "E"
+        if record.kind not in "EX"  # (the sample leaves the index record out)
     ]
 
 
@@ -52,40 +122,45 @@ def _expected_sample(
         stride *= 2
 
 
+@pytest.mark.parametrize("index", [True, False], ids=["indexed", "unindexed"])
 @pytest.mark.parametrize("compress", [False, "gzip", "xz"])
 @pytest.mark.parametrize("budget", [400_000, 1_000_000, 3_000_000])
 def test_the_pieces_kept_are_spread_evenly(
-    compress: Any, budget: int, tmp_path: Path, records: Any
+    compress: Any, budget: int, index: bool, tmp_path: Path, records: Any
 ) -> None:
     path = tmp_path / "model.bin"
-    brinery.dump(VALUE, path, compress=compress)
+    brinery.dump(VALUE, path, compress=compress, index=index)
     plain = io.BytesIO()
-    brinery.dump(VALUE, plain, compress=False)
+    brinery.dump(VALUE, plain, compress=False, index=index)
     payloads = _payloads(plain.getvalue(), records)
     sample = sample_file(path, budget, threads=2)
     piece = budget // MIN_PIECES
     stride, expected = _expected_sample(payloads, piece, budget)
     assert (sample.piece_bytes, sample.stride, sample.whole) == (piece, stride, False)
     assert stride > 1
-    assert _payloads(sample.stream, records) == expected
+    assert _payloads(sample.stream, records) == _gathered(expected)
     assert sample.stream_bytes == sum(len(payload) for _, payload in payloads)
     assert sample.sampled_bytes == sum(len(kept) for _, kept in expected)
     assert budget / 2 < sample.sampled_bytes <= budget
 
 
+@pytest.mark.parametrize("index", [True, False], ids=["indexed", "unindexed"])
 @pytest.mark.parametrize("compress", [False, "zlib"])
 @pytest.mark.parametrize("budget", [0, 10_000_000])
 def test_a_file_within_the_budget_is_sampled_whole(
-    compress: Any, budget: int, tmp_path: Path
+    compress: Any, budget: int, index: bool, tmp_path: Path
 ) -> None:
-    """Every record kept as it was: the sample is the stream an uncompressed dump writes."""
+    """Every record kept as it was: the sample is the stream an uncompressed dump writes (an
+    indexed one without its index, which the sample leaves out)."""
     path = tmp_path / "model.bin"
-    brinery.dump(VALUE, path, compress=compress)
+    brinery.dump(VALUE, path, compress=compress, index=index)
     plain = io.BytesIO()
-    brinery.dump(VALUE, plain, compress=False, checksums=True)
+    brinery.dump(VALUE, plain, compress=False, checksums=True, index=index)
     sample = sample_file(path, budget, threads=2)
     assert sample.whole
-    assert sample.stream == plain.getvalue()
+    if not index:
+        assert _sampled(plain.getvalue()) == plain.getvalue()
+    assert sample.stream == _sampled(plain.getvalue())
     assert sample.sampled_bytes == sample.stream_bytes
 
 

@@ -33,6 +33,7 @@ from brinery.format.layout import (
     BUFFER_RECORD,
     CHECKSUMS_FLAG,
     END_RECORD,
+    INDEXED_FLAG,
     MAPPED_WRITABLE_FLAG,
     PICKLE_RECORD,
     SHUFFLED_RECORDS_FLAG,
@@ -44,7 +45,7 @@ from brinery.format.shuffle import (
     shuffled_blocks,
     unshuffled_pieces,
 )
-from brinery.testing import RecordHeader, assert_same, dumps, record_headers
+from brinery.testing import RecordHeader, assert_same, compressed_stream, dumps, record_headers
 
 BYTE, BIT = 0x0002, 0x0004  # the record flags, as docs/format.md gives them
 DECOMPRESS = {
@@ -218,7 +219,11 @@ def test_the_threads_shuffle_as_the_main_thread_does(checksums: bool) -> None:
     value = {"a": np.random.default_rng(2).normal(size=(3 << 20) // 8 + 77), "b": np.arange(9)}
     compressed = dumps(value, compress="gzip", shuffle="bit", checksums=checksums, threads=2)
     plain = dumps(value, compress=False, shuffle="bit", checksums=checksums)
-    assert gzip.decompress(compressed) == plain
+    # (indexed, the default: the gzip file's stream is plain, its index listing the frames)
+    framing = brinery.compressors()["gzip"].framing
+    assert gzip.decompress(compressed) == compressed_stream(
+        plain, compressed, gzip.decompress, framing
+    )
     assert [(r.flags, r.element_size) for r in _arrays(plain)] == [(BIT, 8)]
     assert_same(brinery.load(io.BytesIO(plain)), value)
 
@@ -240,15 +245,18 @@ def test_every_stdlib_codec_compresses_shuffled_floats_smaller(codec: str) -> No
 
 def test_auto_shuffles_compressed_files_only() -> None:
     """An uncompressed file stays mappable in place unless a shuffle is asked for; shuffle=False
-    writes what a format 1.2 reader reads."""
+    writes no shuffled-records flag (with index=False: what a format 1.2 reader reads)."""
     value = {"a": np.arange(100_000, dtype="<f8")}
     plain = dumps(value, compress=False)
-    assert record_headers(plain)[0] == CHECKSUMS_FLAG
+    assert record_headers(plain)[0] == CHECKSUMS_FLAG | INDEXED_FLAG  # (indexed: the default)
     assert [(r.flags, r.element_size) for r in _arrays(plain)] == [(0, 0)]
     asked = dumps(value, compress=False, shuffle=True)
-    assert record_headers(asked)[0] == CHECKSUMS_FLAG | SHUFFLED_RECORDS_FLAG
+    assert record_headers(asked)[0] == CHECKSUMS_FLAG | SHUFFLED_RECORDS_FLAG | INDEXED_FLAG
     assert [(r.flags, r.element_size) for r in _arrays(asked)] == [(BYTE, 8)]
     never = gzip.decompress(dumps(value, compress="gzip", shuffle=False))
+    assert record_headers(never)[0] == INDEXED_FLAG
+    assert [(r.flags, r.element_size) for r in _arrays(never)] == [(0, 0)]
+    never = gzip.decompress(dumps(value, compress="gzip", shuffle=False, index=False))
     assert record_headers(never)[0] == 0
     assert [(r.flags, r.element_size) for r in _arrays(never)] == [(0, 0)]
 
@@ -286,22 +294,33 @@ def test_the_standard_tool_decompresses_a_shuffled_file(codec: str, tmp_path: Pa
     assert_same(brinery.load(io.BytesIO(done.stdout)), value)
 
 
-def test_a_format_1_2_reader_asks_to_upgrade(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("index", [False, True], ids=["unindexed", "indexed"])
+def test_a_format_1_2_reader_asks_to_upgrade(index: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     """A reader that does not know the shuffled-records flag (1.2's known flags) refuses the
-    stream as one needing a newer brinery, and reads shuffle=False files."""
+    stream as one needing a newer brinery, and reads shuffle=False files written unindexed; an
+    indexed one (the default) it refuses too, for its indexed flag (format 1.4)."""
     value = {"a": np.arange(100_000, dtype="<i4")}
-    shuffled = dumps(value, compress="gzip")
-    unshuffled = dumps(value, compress="gzip", shuffle=False)
+    shuffled = dumps(value, compress="gzip", index=index)
+    unshuffled = dumps(value, compress="gzip", shuffle=False, index=index)
     monkeypatch.setattr(
         brinery.format.reader, "KNOWN_STREAM_FLAGS", CHECKSUMS_FLAG | MAPPED_WRITABLE_FLAG
     )
-    with pytest.raises(
-        brinery.UnsupportedVersionError,
-        match=r"uses brinery format 1\.3 with features this version of brinery does not know "
-        r"\(flags 0x0004, reserved 0x0\): upgrade brinery to load it",
-    ):
+    version = "1\\.4" if index else "1\\.3"
+
+    def upgrade(flags: int) -> str:
+        return (
+            rf"uses brinery format {version} with features this version of brinery does not "
+            rf"know \(flags {flags:#06x}, reserved 0x0\): upgrade brinery to load it"
+        )
+
+    shuffled_flags = SHUFFLED_RECORDS_FLAG | (INDEXED_FLAG if index else 0)
+    with pytest.raises(brinery.UnsupportedVersionError, match=upgrade(shuffled_flags)):
         brinery.load(io.BytesIO(shuffled))
-    assert_same(brinery.load(io.BytesIO(unshuffled)), value)
+    if index:
+        with pytest.raises(brinery.UnsupportedVersionError, match=upgrade(INDEXED_FLAG)):
+            brinery.load(io.BytesIO(unshuffled))
+    else:
+        assert_same(brinery.load(io.BytesIO(unshuffled)), value)
 
 
 def test_a_mapped_load_reads_shuffled_arrays_into_memory(tmp_path: Path) -> None:
@@ -356,7 +375,7 @@ def test_convert_keeps_shuffled_records_in_compressed_files(tmp_path: Path) -> N
     assert_same(brinery.load(target), value)
     plain = tmp_path / "plain.brn"
     convert(target, plain, compress=False)
-    assert record_headers(plain.read_bytes())[0] == CHECKSUMS_FLAG
+    assert record_headers(plain.read_bytes())[0] == CHECKSUMS_FLAG | INDEXED_FLAG  # (kept)
     assert [array.shuffle for array in inspect_file(plain).arrays] == [None, None]
     assert_same(brinery.load(plain), value)
 

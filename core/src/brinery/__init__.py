@@ -34,7 +34,35 @@ if TYPE_CHECKING:
 
 #: Names given on first access (:func:`__getattr__`): what only plugins and ``--version`` need
 #: would otherwise cost more to import than the rest of brinery.
-_LAZY = {"RegisterCompressor": "hookspecs", "hookimpl": "hookspecs"}
+_LAZY = {
+    "RegisterCompressor": "hookspecs",
+    "hookimpl": "hookspecs",
+    "LazyArray": "random_access",
+    "Opened": "random_access",
+}
+
+
+def open(  # (brinery.open, as tarfile.open: open a file of this kind)
+    source: Any,
+    *,
+    trusted: Any = None,
+    max_bytes: int | None = None,
+    threads: int | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> Any:
+    """Open a brinery file to load one entry (``opened[key]``), or read one slice of one
+    array (``opened.array(path)[i:j]``), without the rest: see
+    :class:`brinery.random_access.Opened`.  ``source``: a path, an fsspec URL or a seekable
+    binary file; the options as for :func:`load`.  A context manager."""
+    from .random_access import open_stream
+
+    return open_stream(
+        source,
+        trusted=trusted,
+        max_bytes=max_bytes,
+        threads=threads,
+        storage_options=storage_options,
+    )
 
 
 def __getattr__(name: str) -> Any:
@@ -91,6 +119,8 @@ __all__ = [
     "FrameHints",
     "Framing",
     "InvalidArgumentError",
+    "LazyArray",
+    "Opened",
     "PluginWarning",
     "RegisterCompressor",
     "RegistrationError",
@@ -106,6 +136,7 @@ __all__ = [
     "dump",
     "hookimpl",
     "load",
+    "open",
     "register_compressor",
     "untrusted_types",
 ]

@@ -16,6 +16,7 @@ from .arguments import (
     NOT_GIVEN,
     check_checksums,
     check_durable,
+    check_flag,
     check_max_bytes,
     check_mmap_mode,
     checked_protocol,
@@ -51,6 +52,7 @@ def dump(
     progress: bool | Callable[[int, int | None], None] = False,
     storage_options: dict[str, Any] | None = None,
     durable: bool = True,
+    index: bool = True,
 ) -> list[str] | None:
     """Write ``value`` to ``target`` (a path or a writable binary file object).
 
@@ -77,7 +79,12 @@ def dump(
     when complete).  ``durable`` (paths): the file, and its rename, are on disk before ``dump``
     returns (``fsync``), so a power cut leaves the old file or the new one; ``False`` keeps the
     replacement atomic for other processes and skips the waits for the disk (caches, scratch
-    work: see docs/performance.md).
+    work: see docs/performance.md).  ``index`` (format 1.4): a top-level ``dict``, ``list``
+    or ``tuple`` (of at most 4,096 entries) is written entry by entry, and an index at the end
+    says where each entry and each array lies, so :func:`brinery.open` reads one entry, or one
+    slice of one array, without the rest (a zstd or lz4 file ends with a seek table the zstd
+    and lz4 tools skip); ``False`` writes one pickle without an index, which readers of format
+    1.3 (brinery before issue 15) read.
     Returns ``[path]``, or ``None`` for a file object (as ``joblib.dump`` does).
     """
     options = remote.check_options(target, storage_options)
@@ -86,6 +93,7 @@ def dump(
     threads = checked_threads(threads)
     check_checksums(checksums)
     check_durable(durable)
+    check_flag("index", index)
     shuffle_mode = checked_shuffle(shuffle)
     with dump_target(target, compress, options, durable=durable) as (
         file,
@@ -95,7 +103,14 @@ def dump(
         if report is not None and compression is None:  # the file is the stream: its arrays
             report.expect(arrays_bytes(value))
         write_value(
-            value, _counted(file, report), compression, protocol, threads, checksums, shuffle_mode
+            value,
+            _counted(file, report),
+            compression,
+            protocol,
+            threads,
+            checksums,
+            shuffle_mode,
+            index=index,
         )
     return written
 
@@ -191,6 +206,7 @@ def convert(
     threads: int | None = None,
     checksums: bool | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    add_index: bool = False,
 ) -> None:
     """Recompress a brinery file without unpickling it (``brinery convert``).
 
@@ -199,11 +215,24 @@ def convert(
     as for :func:`dump` (``compress`` follows ``target``'s extension when not given).  Filtered
     array records (shuffled, delta-coded) stay filtered in a compressed ``target`` and are
     unfiltered in an uncompressed one (which can then be mapped); records are never newly
-    filtered (the dtypes are in the pickle, which is not read).  ``on_progress(done, total)``
-    is told how many bytes of ``source`` were read.
+    filtered (the dtypes are in the pickle, which is not read).  An indexed file
+    (``dump(index=True)``) stays indexed: the same parts, with a new index.
+    ``on_progress(done, total)`` is told how many bytes of ``source`` were read.
+
+    ``add_index``: the target is an indexed stream (format 1.4) whatever ``source`` is (an
+    older brinery file, a joblib file): splitting a value into entries needs the value, so the
+    object is loaded (the file trusted, as :func:`load` trusts it by default) and dumped anew.
     """
     threads = checked_threads(threads)
     check_checksums(checksums)
+    check_flag("add_index", add_index)
+    if add_index:
+        value = load(source, threads=threads)
+        dump(value, target, compress, threads=threads, checksums=checksums, index=True)
+        if on_progress is not None:
+            size = os.path.getsize(source)
+            on_progress(size, size)
+        return
     compression = resolve_compression(compress, os.fspath(target))
     total = os.path.getsize(source)
     with open(source, "rb", buffering=FILE_BUFFER_BYTES) as file:
@@ -213,20 +242,24 @@ def convert(
             if on_progress is not None:
                 on_progress(input_.position, total)
 
-        def copy_into(stream: StreamWriter) -> None:
-            with opened_stream(input_, threads) as records:
-                copy_records(records, stream, report)
-            report()
-
+        # (the source is opened first: its header says whether the target is indexed; the
+        # target is replaced only once the source was read to its end and checked)
         with replacing(target) as output:
-            write_stream(
-                output,
-                compression,
-                threads,
-                checksums,
-                copy_into,
-                shuffles=compression is not None,
-            )
+            with opened_stream(input_, threads) as records:
+
+                def copy_into(stream: StreamWriter) -> tuple[int, list[int]] | None:
+                    return copy_records(records, stream, report)
+
+                write_stream(
+                    output,
+                    compression,
+                    threads,
+                    checksums,
+                    copy_into,
+                    shuffles=compression is not None,
+                    indexed=records.indexed,
+                )
+            report()
             check_nothing_follows(input_, os.fspath(source))
 
 

@@ -110,8 +110,13 @@ def checked_protocol(protocol: int | None) -> int:
 
 
 def check_durable(durable: object) -> None:
-    if not isinstance(durable, bool):
-        raise InvalidArgumentError(f"durable must be True or False, not {durable!r}")
+    check_flag("durable", durable)
+
+
+def check_flag(name: str, value: object) -> None:
+    """A yes-or-no option must be ``True`` or ``False`` (not a truthy string or number)."""
+    if not isinstance(value, bool):
+        raise InvalidArgumentError(f"{name} must be True or False, not {value!r}")
 
 
 def check_checksums(checksums: object) -> None:

@@ -56,6 +56,7 @@ class ArrayPaths:
         self._links: dict[int, _Link] = {}  # id of a child -> its link to its parent
         self._states: dict[int, Any] = {}  # id of a dict that is an object's state -> it
         self._detached: list[_Link] = []  # links undone: their parents' ids stay theirs
+        self._children: dict[int, list[Any]] = {}  # id of a parent -> what was linked to it
 
     def array(self, symbol: Any, index: int) -> None:
         """``symbol`` is the array the scanner listed at ``index``."""
@@ -100,6 +101,15 @@ class ArrayPaths:
         self._unlink(child, before)
         self.step(child, after, step)
 
+    def release(self, parent: Any) -> list[Any]:
+        """Undo the links to ``parent`` (the one-item list wrapping a part of an indexed
+        stream: what it carries is linked anew where the container puts it); return what was
+        linked to it."""
+        children = self._children.pop(id(parent), [])
+        for child in children:
+            self._unlink(child, parent)
+        return children
+
     def _unlink(self, child: Any, parent: Any) -> None:
         link = self._links.get(id(child))
         if link is not None and link[1] is parent:
@@ -121,6 +131,7 @@ class ArrayPaths:
             return False
         self._links[id(child)] = (child, parent, step, attribute)
         self._depths.setdefault(id(parent), depth + 1)
+        self._children.setdefault(id(parent), []).append(child)
         return True
 
     def _path(self, symbol: Any, root: Any) -> str:

@@ -59,6 +59,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         action=argparse.BooleanOptionalAction,
         help="brinery's record checksums (default: where the compressor has no strong check)",
     )
+    convert.add_argument(
+        "--index",
+        action="store_true",
+        help="write an index (random access with brinery.open) into a file that has none: this "
+        "loads the object, trusting the file, and dumps it anew",
+    )
     bench = commands.add_parser(
         "bench", help="the installed compressors on a file's own data: size and speeds"
     )
@@ -144,6 +150,7 @@ def _convert(parser: argparse.ArgumentParser, arguments: argparse.Namespace) -> 
             threads=arguments.threads,
             checksums=arguments.checksums,
             on_progress=progress,
+            add_index=arguments.index,
         )
     except (BrineryError, OSError) as error:
         failure = error
@@ -278,6 +285,15 @@ def _describe(path: str, found: Inspection, size: int | None) -> str:
             f"  stream: {found.stream_bytes:,} bytes uncompressed ({ratio:.2f}x), checked by "
             f"{checks[bool(found.checksums)]}"
         )
+    if found.index is not None:  # (format 1.4: brinery.open reads one entry at a time)
+        index = found.index
+        cut = (
+            f"{index['container']} of {index['entries']} entries"
+            if index["container"] != "value"
+            else "one part"
+        )
+        frames = f", frames before the index: {index['frames']}" if index["frames"] else ""
+        lines.append(f"  index: {cut}, {index['records']} array and buffer records{frames}")
     total = sum(array.nbytes for array in found.arrays)
     lines.append(f"  arrays: {len(found.arrays)}, {total:,} bytes")
     for array in found.arrays:

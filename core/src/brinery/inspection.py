@@ -29,3 +29,5 @@ class Inspection:
     imports: list[str] = dataclasses.field(default_factory=list)
     #: Out-of-band buffer records (other libraries' protocol 5 buffers: pyarrow's), in order.
     buffers: list[BufferInfo] = dataclasses.field(default_factory=list)
+    #: An indexed stream's index (format 1.4): what the value was cut into, and counts.
+    index: dict[str, object] | None = None

@@ -30,6 +30,7 @@ from .format.reader import StreamReader
 from .format.writer import StreamWriter
 from .known_plugins import KNOWN_PLUGINS
 from .mapping import FileMapping, PlainPickle, warn_not_mapped
+from .parts import dump_parts
 from .pickler import BrineryPickler
 from .plugins import registry
 from .registry import magics_of
@@ -87,16 +88,22 @@ def write_value(
     threads: int,
     checksums: bool | None,
     shuffle: str | None = None,
+    index: bool = True,
 ) -> None:
     """``value``, pickled, as a brinery stream into ``file``; ``shuffle``: ``"byte"``,
     ``"bit"``, ``"delta"``, ``"auto"`` (a filter chosen for each array, when compressed) or
-    ``None`` (:func:`.filter_choice.filter_for`)."""
+    ``None`` (:func:`.filter_choice.filter_for`); ``index``: an indexed stream, in parts
+    (:mod:`.parts`), which ``brinery.open`` reads at random."""
     if shuffle == "auto" and compression is None:
         shuffle = None  # (uncompressed files stay mappable)
 
-    def pickle_into(stream: StreamWriter) -> None:
+    def pickle_into(stream: StreamWriter) -> tuple[int, list[int]] | None:
         try:
-            BrineryPickler(stream, protocol, shuffle).dump(value)
+            pickler = BrineryPickler(stream, protocol, shuffle)
+            if stream.indexed:
+                return dump_parts(pickler, stream, value)
+            pickler.dump(value)
+            return None
         except (BrineryError, OSError, MemoryError):
             raise
         except Exception as error:
@@ -104,7 +111,15 @@ def write_value(
                 f"cannot dump {type(value).__name__} object: {type(error).__name__}: {error}"
             ) from error
 
-    write_stream(file, compression, threads, checksums, pickle_into, shuffles=shuffle is not None)
+    write_stream(
+        file,
+        compression,
+        threads,
+        checksums,
+        pickle_into,
+        shuffles=shuffle is not None,
+        indexed=index,
+    )
 
 
 def write_stream(
@@ -112,32 +127,40 @@ def write_stream(
     compression: Compression | None,
     threads: int,
     checksums: bool | None,
-    fill: Callable[[StreamWriter], None],
+    fill: Callable[[StreamWriter], tuple[int, list[int]] | None],
     *,
     shuffles: bool = False,
+    indexed: bool = False,
 ) -> None:
     """A brinery stream into ``file``, compressed as asked, its records written by ``fill``;
-    ``shuffles``: it may hold filtered array records (its header says so)."""
+    ``shuffles``: it may hold filtered array records (its header says so); ``indexed``: it is
+    written in parts with an index, ``fill`` returning the container kind and the parts' first
+    memo indices (docs/format.md, section 5.5)."""
     if checksums is None:  # brinery's own where the codec has no strong check of its own
         checksums = compression is None or not compression.compressor.checks_integrity
     if compression is None:
-        stream = StreamWriter(file, checksums=checksums, shuffles=shuffles)
-        fill(stream)
-        stream.finish()
+        stream = StreamWriter(file, checksums=checksums, shuffles=shuffles, indexed=indexed)
+        _finish(stream, fill(stream))
         return
     compressed = open_compressed_writer(
-        compression.compressor, file, compression.level, threads=threads
+        compression.compressor, file, compression.level, threads=threads, seek_table=indexed
     )
     try:
         stream = StreamWriter(
-            compressed, checksums=checksums, frames=compressed, shuffles=shuffles
+            compressed, checksums=checksums, frames=compressed, shuffles=shuffles, indexed=indexed
         )
-        fill(stream)
-        stream.finish()
+        _finish(stream, fill(stream))
     except BaseException:
         compressed.abort()
         raise
     compressed.close()
+
+
+def _finish(stream: StreamWriter, parts: tuple[int, list[int]] | None) -> None:
+    if parts is None:
+        stream.finish()
+    else:
+        stream.finish(*parts)
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -180,8 +203,12 @@ def read_value(
         )
     if kind is Kind.JOBLIB_PRE_0_10:
         return _read_zfile(source, reading, side_files)
-    with _decompressed(source, head, reading.threads, reading.max_bytes) as (compressor, data):
-        value = _read_decompressed(data, compressor, reading)
+    with _decompressed(source, head, reading.threads, reading.max_bytes) as (
+        compressor,
+        data,
+        ending,
+    ):
+        value = _read_decompressed(data, compressor, reading, ending)
     if reading.mode is Mode.INSPECT:
         value.compressor = compressor.name
     return value
@@ -201,8 +228,10 @@ def opened_stream(source: Source, threads: int) -> Iterator[StreamReader]:
             "the data is a joblib file (or a plain pickle), not a brinery stream: load it and "
             "dump it to convert it"
         )
-    with _decompressed(source, head, threads, None) as (compressor, data):
-        yield _inner_stream(data, compressor)
+    with _decompressed(source, head, threads, None) as (compressor, data, ending):
+        stream = _inner_stream(data, compressor)
+        yield stream
+        ending.indexed = stream.indexed
 
 
 def check_nothing_follows(source: Source, name: str) -> None:
@@ -213,10 +242,19 @@ def check_nothing_follows(source: Source, name: str) -> None:
         )
 
 
+class _Ending:
+    """What the caller of :func:`_decompressed` learnt of the stream that says how its
+    compressed data ends: an indexed stream's zstd or lz4 frames are followed by a seek
+    table (docs/format.md, section 3), which only then is looked for (looking waits for
+    bytes: a socket's peer may be waiting itself)."""
+
+    indexed = False
+
+
 @contextlib.contextmanager
 def _decompressed(
     source: Source, head: bytes, threads: int, max_bytes: int | None
-) -> Iterator[tuple[Compressor, DecompressedReader]]:
+) -> Iterator[tuple[Compressor, DecompressedReader, _Ending]]:
     """The compressed data in ``source``, decompressed by the compressor its magic number names.
 
     The frames are finished once the caller is done; if the caller fails, the codec checks the
@@ -225,18 +263,25 @@ def _decompressed(
     """
     compressor = _detect(head)
     reader = open_decompressed_reader(compressor, source, threads=threads, max_bytes=max_bytes)
+    ending = _Ending()
     try:
         try:
-            yield compressor, reader
+            yield compressor, reader, ending
         except Exception as error:
             try:
                 reader.check_current_frame()
             except BrineryError as damage:
                 raise damage from error
             raise
-        reader.finish()
+        reader.finish(seek_table=ending.indexed)
     finally:
         reader.close()
+
+
+def detect_compressor(head: bytes) -> Compressor:
+    """The compressor whose magic number starts ``head`` (``brinery.open``), or a clear
+    error."""
+    return _detect(head)
 
 
 def _detect(head: bytes) -> Compressor:
@@ -261,7 +306,7 @@ def _read_zfile(source: Source, reading: Reading, side_files: SideFiles | None) 
 
     length = read_zfile_header(source)
     head = source.peek(DETECTION_BYTES)
-    with _decompressed(source, head, 1, reading.max_bytes) as (compressor, data):
+    with _decompressed(source, head, 1, reading.max_bytes) as (compressor, data, _):
         if compressor.name != "zlib":
             raise CorruptFileError("a joblib z-file ('ZF') whose data is not zlib data")
         value = unpickle_joblib(Prefixed(b"", data), reading, room=length, side_files=side_files)
@@ -270,7 +315,9 @@ def _read_zfile(source: Source, reading: Reading, side_files: SideFiles | None) 
     return value
 
 
-def _read_decompressed(data: DecompressedReader, compressor: Compressor, reading: Reading) -> Any:
+def _read_decompressed(
+    data: DecompressedReader, compressor: Compressor, reading: Reading, ending: _Ending
+) -> Any:
     """Load from decompressed data: a brinery stream, or a joblib file's pickle."""
     head = _read_head(data, len(STREAM_MAGIC))
     inner = Prefixed(head, data)
@@ -283,7 +330,9 @@ def _read_decompressed(data: DecompressedReader, compressor: Compressor, reading
         skip_payloads=reading.mode is Mode.INSPECT,
         threads=reading.threads,
     )
-    return unpickle_stream(stream, reading, codec_checked=compressor.checks_integrity)
+    value = unpickle_stream(stream, reading, codec_checked=compressor.checks_integrity)
+    ending.indexed = stream.indexed
+    return value
 
 
 def _read_head(data: DecompressedReader, size: int) -> bytes:

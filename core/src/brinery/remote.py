@@ -118,3 +118,15 @@ def reading(
     with filesystem.open(path, "rb") as file:
         size = getattr(file, "size", None)
         yield file, size if isinstance(size, int) else None
+
+
+def random_reading(url: str, options: dict[str, Any] | None = None) -> IO[bytes]:
+    """A binary file reading ``url`` at random (``brinery.open``): without a read-ahead cache
+    where the file system takes ``cache_type`` (s3fs, gcsfs...), so that each range read is
+    one range request for just those bytes."""
+    filesystem, path = _filesystem(url, options)
+    try:
+        file: IO[bytes] = filesystem.open(path, "rb", cache_type="none")
+    except TypeError:  # a file system without caches to choose
+        file = filesystem.open(path, "rb")
+    return file

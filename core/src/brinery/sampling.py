@@ -11,7 +11,9 @@ memory bounded by the budget.
 The kept bytes of each record become one record of the sample, of the same kind, in order: a
 record small enough to fall in one kept piece is kept whole, and a file within the budget is
 sampled whole.  The sample is a valid uncompressed brinery stream (its pickle is cut, so it is
-for copying records, never for unpickling).
+for copying records, never for unpickling), never an indexed one: an indexed file's index
+record, which only says where the file's own parts and records lie, is left out, and its
+pickle records and array and buffer records are sampled as any file's are.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import itertools
 import os
 from collections.abc import Callable
 
-from .format.layout import PICKLE_RECORD
+from .format.layout import INDEX_RECORD, PICKLE_RECORD
 from .format.writer import StreamWriter
 from .pipeline import check_nothing_follows, opened_stream, write_stream
 from .streams.source import Source
@@ -128,6 +130,8 @@ def sample_file(
         source = Source(file, owned=True)
         with opened_stream(source, threads) as reader:
             for kind, _, pieces in reader.records():
+                if kind == INDEX_RECORD:
+                    continue  # (it says where the file's parts lie: the sample has none)
                 sampler.start_record(kind)
                 for piece in pieces:  # (a few MiB each)
                     sampler.add(piece)

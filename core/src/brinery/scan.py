@@ -128,7 +128,9 @@ class _Blob:
         self.length = length
 
 
-class _Global:
+class Global:
+    """A global the pickle names (module and name), never imported by the scanner."""
+
     __slots__ = ("module", "name", "role")
 
     def __init__(self, module: str, name: str, role: str | None) -> None:
@@ -209,6 +211,7 @@ class Scanner:
         arrays: list[ArrayInfo] | None = None,
         nesting: int = 0,
         side_files: SideFiles | None = None,
+        memo: dict[int, Any] | None = None,
     ) -> None:
         self._stream = stream
         self._nesting = nesting  # pickles inside pickles (joblib's object arrays)
@@ -221,17 +224,24 @@ class Scanner:
         self._stack: list[Any] = []
         self._push = self._stack.append  # (the current stack's: MARK starts a new one)
         self._metastack: list[list[Any]] = []
-        self._memo: dict[int, Any] = {}
+        # (a part of an indexed stream read alone brings a memo that starts where it does)
+        self._memo: dict[int, Any] = {} if memo is None else memo
         self._proto = 0
         self._depths: dict[int, tuple[tuple[Any, ...], int]] = {}  # tuples in tuples
         self._frame = io.BytesIO()  # the current protocol 4 frame
         self._paths = ArrayPaths()
         self._root: Any = None  # what the pickle returns
 
+    @property
+    def memo(self) -> dict[int, Any]:
+        """What the pickle memoized, as symbols (globals as :class:`Global`)."""
+        return self._memo
+
     # -- reading ---------------------------------------------------------------------------
 
-    def scan(self) -> None:
-        """Read the pickle to its ``STOP``."""
+    def scan(self, *, paths: bool = True) -> None:
+        """Read the pickle to its ``STOP`` (and, unless told not to, say where each array is
+        in what it returns)."""
         dispatch = _DISPATCH
         while True:
             code = self._frame.read(1) or self._read_stream(1)
@@ -240,6 +250,20 @@ class Scanner:
                 raise CorruptFileError(f"the pickle data has an unknown opcode {code[0]:#04x}")
             if handler(self):
                 break
+        if paths:
+            self._find_paths()
+
+    def end_part(self, *, last: bool) -> None:
+        """A part of an indexed stream was scanned: what it carries leaves the one-item list
+        that wraps it (the container links it where it belongs); after the last part, the
+        container it carries is the root of every path."""
+        carried = self._paths.release(self._root)
+        if last:
+            if carried:
+                self._root = carried[0]
+            self._find_paths()
+
+    def _find_paths(self) -> None:
         for index, path in self._paths.paths(self._root):
             info = self.arrays[index]  # (a replace() of each, without dataclasses' generic one)
             self.arrays[index] = ArrayInfo(
@@ -348,17 +372,17 @@ class Scanner:
         module, name = python3_name(self._proto, module, name)
         if self._joblib and module in JOBLIB_WRAPPER_MODULES:
             if name == JOBLIB_WRAPPER:
-                return _Global(module, name, "joblib")
+                return Global(module, name, "joblib")
             if name in JOBLIB_OLD_WRAPPERS:
-                return _Global(module, name, _LEGACY_ROLES[name])
+                return Global(module, name, _LEGACY_ROLES[name])
         role = ROLES.get((module, name))
         if role is None or not plain_name(name):
             self.untrusted[f"{module}.{name}"] = None
             return OPAQUE
-        return _Global(module, name, role)
+        return Global(module, name, role)
 
     def _call(self, func: Any, args: Any) -> Any:
-        if not isinstance(func, _Global):
+        if not isinstance(func, Global):
             return self._made(args)
         if func.role in _WRAPPER_ROLES:
             raise CorruptFileError("the file calls joblib's array wrapper")
@@ -369,7 +393,7 @@ class Scanner:
             return OPAQUE
         if func.role == DTYPE:
             code = args[0] if args else None
-            if isinstance(code, _Global) and code.role == RECORD:
+            if isinstance(code, Global) and code.role == RECORD:
                 return _Dtype("record")
             return _Dtype(code) if type(code) is str else OPAQUE
         listed = len(self.arrays)
@@ -575,9 +599,11 @@ class Scanner:
     # -- opcodes ---------------------------------------------------------------------------
 
     def _memo_get(self, key: int) -> None:
-        if key not in self._memo:
-            raise CorruptFileError("the pickle data refers to a memo entry it never made")
-        self._push(self._memo[key])
+        try:
+            value = self._memo[key]  # (a part's memo may find what an earlier part made)
+        except KeyError:
+            raise CorruptFileError("the pickle data refers to a memo entry it never made") from None
+        self._push(value)
 
     def _memo_put(self, key: int) -> None:
         if not 0 <= key < 1 << 32:
@@ -1114,7 +1140,7 @@ def _newobj_ex(s: Scanner) -> None:
 def _new(s: Scanner, cls: Any, args: Any) -> Any:
     """``cls.__new__(cls, *args)``: its arguments stand for it (a tuple subclass's items: a
     named tuple's fields are its ``[0]``, ``[1]``...)."""
-    if isinstance(cls, _Global) and cls.role in _WRAPPER_ROLES:
+    if isinstance(cls, Global) and cls.role in _WRAPPER_ROLES:
         return _Pending(cls.role)
     made = _Object()
     if _holds(args):

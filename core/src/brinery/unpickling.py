@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from . import rebuild
 from .byte_order import NativeUnpickler
 from .errors import BrineryError, CorruptFileError, SizeLimitError, UntrustedTypesError
+from .format.index import CONTAINER_NAMES, Index
 from .format.layout import BUFFER_RECORD
 from .format.reader import StreamReader
 from .mapping import PlainPickle
@@ -99,7 +100,14 @@ def unpickle_stream(
     ``codec_checked``: the compressor checks every frame (see :func:`_load_trusted`)."""
     if reading.as_data:
         scanner = _scanner_type()(stream)
-        _scan(scanner, stream.check_current_record)
+        if stream.indexed:
+            last = False
+            while not last:
+                _scan(scanner, stream.check_current_record, paths=False)
+                last = not stream.more_parts()
+                scanner.end_part(last=last)
+        else:
+            _scan(scanner, stream.check_current_record)
         stream.finish(unused_memory=True)
         if reading.mode is Mode.LIST:
             return list(scanner.untrusted)
@@ -111,6 +119,7 @@ def unpickle_stream(
             arrays=scanner.arrays,
             imports=list(scanner.untrusted),
             buffers=scanner.buffers,
+            index=None if stream.index is None else _index_summary(stream.index),
         )
     token = rebuild.CURRENT_STREAM.set(stream)
     try:
@@ -126,7 +135,9 @@ def unpickle_stream(
                 native=reading.native_arrays,
                 encoding=reading.encoding,
             )
-            value = _load_checked(unpickler, stream.check_current_record)
+            value = _all_parts(
+                stream, lambda: _load_checked(unpickler, stream.check_current_record)
+            )
             _refuse_untrusted(unpickler)
         elif mapped is not None:
             unpickler = _safe_unpickler_type()(
@@ -220,9 +231,20 @@ def _inspection_type() -> type[Inspection]:
     return Inspection
 
 
-def _scan(scanner: Scanner, check_record: Callable[[], None]) -> None:
+def _index_summary(index: Index) -> dict[str, object]:
+    """What ``brinery info`` says of an index."""
+    return {
+        "container": CONTAINER_NAMES[index.container],
+        "entries": index.entries,
+        "parts": len(index.parts),
+        "records": len(index.records),
+        "frames": len(index.frames),
+    }
+
+
+def _scan(scanner: Scanner, check_record: Callable[[], None], *, paths: bool = True) -> None:
     try:
-        scanner.scan()
+        scanner.scan(paths=paths)
     except BrineryError:
         raise
     except Exception as error:  # a flaw of the scanner's own: still the file's doing
@@ -254,7 +276,7 @@ def _load_trusted(
         file: Any = _CUnpicklerFile(stream)  # (its read returns any buffer, not only bytes)
         unpickler = kind(file, buffers=_OutOfBandBuffers(stream), encoding=encoding)
     try:
-        return unpickler.load()
+        return _all_parts(stream, unpickler.load)
     except BrineryError:
         raise
     except Exception as error:
@@ -294,6 +316,116 @@ def _raised_unpickling(error: BaseException) -> bool:
         return False
     module = traceback.tb_frame.f_globals.get("__name__")
     return module == "pickle" or (isinstance(module, str) and module.startswith("brinery."))
+
+
+def _all_parts(stream: StreamReader, load_part: Callable[[], Any]) -> Any:
+    """What the stream's pickle returns: for an indexed stream, its parts unpickled in turn by
+    one unpickler (``load_part``), whose memo carries over (docs/format.md, section 5.5), and
+    the value is what the last part carries."""
+    if not stream.indexed:
+        return load_part()
+    parts = 0
+    while True:
+        carried = unwrapped_part(load_part())
+        parts += 1
+        if not stream.more_parts():
+            break
+    index = stream.index
+    if index is None or len(index.parts) != parts:
+        raise CorruptFileError(
+            f"the stream holds {parts} pickle parts, but its index lists "
+            f"{'none' if index is None else len(index.parts)}"
+        )
+    return carried
+
+
+class EarlierPartNeeded(Exception):
+    """A part read alone refers (through the memo) to an object an earlier part made."""
+
+    def __init__(self, memo_index: int) -> None:
+        super().__init__(memo_index)
+        self.memo_index = memo_index
+
+
+#: What a part read alone asks for an object an earlier part made: the memo index, and the
+#: unpickler asking (whose ``find_class`` resolves a global as the load's rules allow).
+Resolver = Callable[[int, Any], Any]
+
+
+class OffsetMemo(dict):  # type: ignore[type-arg]
+    """The memo of parts read alone: it starts at the first part's memo index, as if the
+    earlier parts had filled it; an entry they made is asked of ``resolver``, or is
+    :class:`EarlierPartNeeded`."""
+
+    def __init__(self, start: int, resolver: Resolver | None = None, asking: Any = None) -> None:
+        super().__init__()
+        self._start = start
+        self._resolver = resolver
+        self._resolved: dict[int, Any] = {}  # (apart: the memo's length counts its own only)
+        self.asking = asking  # the unpickler (or scanner) this memo belongs to
+
+    def __len__(self) -> int:
+        return self._start + dict.__len__(self)
+
+    def __missing__(self, key: int) -> Any:
+        if type(key) is int and 0 <= key < self._start:
+            if key in self._resolved:
+                return self._resolved[key]
+            if self._resolver is None:
+                raise EarlierPartNeeded(key)
+            found = self._resolved[key] = self._resolver(key, self.asking)
+            return found
+        raise KeyError(key)
+
+
+def unpickle_parts(
+    stream: StreamReader,
+    reading: Reading,
+    count: int,
+    memo_start: int,
+    resolver: Resolver | None = None,
+) -> tuple[Any, dict[int, Any]]:
+    """What the last of ``count`` consecutive parts of an indexed stream carries, read alone
+    (``brinery.open``) from ``stream`` (positioned at the first), whose memo starts at
+    ``memo_start``, by the pure-Python unpickler; and the memo it ends with.  An object an
+    earlier part made is asked of ``resolver`` (without one: :class:`EarlierPartNeeded`)."""
+    token = rebuild.CURRENT_STREAM.set(stream)
+    try:
+        unpickler = _safe_unpickler_type()(
+            stream,
+            reading.trusted,
+            _OutOfBandBuffers(stream),
+            native=reading.native_arrays,
+            encoding=reading.encoding,
+        )
+        memo = OffsetMemo(memo_start, resolver, unpickler)
+        unpickler.memo = memo
+        carried = None
+        for _ in range(count):
+            try:
+                carried = unwrapped_part(unpickler.load())
+            except (BrineryError, EarlierPartNeeded):
+                raise
+            except Exception as error:
+                stream.check_current_record()
+                raise CorruptFileError(
+                    f"the pickle data is invalid: {_explained(error)}"
+                ) from error
+        if reading.trusted is not None:
+            _refuse_untrusted(unpickler)
+        return carried, memo
+    finally:
+        rebuild.CURRENT_STREAM.reset(token)
+
+
+def unwrapped_part(part: Any) -> Any:
+    """What a part of an indexed stream carries: each part's pickle returns a one-item list."""
+    if type(part) is not list or len(part) != 1:
+        raise CorruptFileError(
+            f"a part of the indexed stream returned a {type(part).__name__}, not the one-item "
+            "list every part returns"
+        )
+    return part[0]
 
 
 def _load_checked(unpickler: SafeUnpickler, check_record: Callable[[], None]) -> Any:

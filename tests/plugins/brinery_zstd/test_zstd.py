@@ -11,7 +11,11 @@ one bit of the block's sequence bitstream that decodes to the same data).  In th
 many-small-frames file, also a damaged hint tag or skippable magic number (the skippable frame
 is then skipped, as zstd does, and the next frame read without its hint): xor 0xFF: 16 (4 tags
 of 4 bytes), xor 0x01: 26 (the tags, the hints' magic numbers, the 5 window descriptors, 1 in a
-sequence bitstream).
+sequence bitstream).  Those are unindexed files (``index=False``).  Indexed (the default), a
+file has one frame more, which the index record starts, with its hint: in the small file (2590
+bytes), xor 0xFF: 4 (the hint's tag), xor 0x01: 5 (the tag, the hint's magic number); in the
+many-small-frames file (6 frames), xor 0xFF: 20 (5 tags), xor 0x01: 26.  Flips inside the seek
+table that ends an indexed file are held to the format instead (``CodecContract.check_table``).
 """
 
 from __future__ import annotations

@@ -15,7 +15,9 @@ import struct
 #: a name, CR LF (catches newline translation), Ctrl-Z and LF, as PNG does.
 STREAM_MAGIC = b"\x89BRN\r\n\x1a\n"
 FORMAT_MAJOR = 1
-FORMAT_MINOR = 3
+FORMAT_MINOR = 4
+#: The minor version a stream without any flag of 1.4 says (1.3 readers read it).
+UNINDEXED_MINOR = 3
 
 #: Stream header flag: every record is followed by :data:`RECORD_DIGEST`, the XXH3-64 of the
 #: record (header, padding, payload); the end record's also covers the stream header.  Written
@@ -32,9 +34,14 @@ MAPPED_WRITABLE_FLAG = 0x0002
 #: knows whether it will: a 1.2 reader then refuses the stream ("upgrade brinery") instead of
 #: reporting filtered records as damage.
 SHUFFLED_RECORDS_FLAG = 0x0004
+#: Stream header flag (format 1.4): the pickle is a sequence of parts (one per entry of a
+#: top-level dict, list or tuple, then the container), an index record (:data:`INDEX_RECORD`)
+#: comes before the end record, and the end record's payload (:data:`END_LOCATOR`) says where
+#: it is (:mod:`brinery.format.index`).
+INDEXED_FLAG = 0x0008
 #: Stream header flags this version understands; a reader refuses a stream with any other flag
 #: (a feature that changes the layout announces itself here, so old readers fail clearly).
-KNOWN_STREAM_FLAGS = CHECKSUMS_FLAG | MAPPED_WRITABLE_FLAG | SHUFFLED_RECORDS_FLAG
+KNOWN_STREAM_FLAGS = CHECKSUMS_FLAG | MAPPED_WRITABLE_FLAG | SHUFFLED_RECORDS_FLAG | INDEXED_FLAG
 #: Where the stream header's flags lie (u16), from the start of the stream.
 STREAM_FLAGS_OFFSET = 10
 
@@ -68,14 +75,21 @@ ALIGNMENT = 64
 PICKLE_RECORD = ord("P")
 ARRAY_RECORD = ord("A")
 BUFFER_RECORD = ord("B")
+INDEX_RECORD = ord("X")
 END_RECORD = ord("E")
 
 RECORD_NAMES = {
     PICKLE_RECORD: "pickle",
     ARRAY_RECORD: "array",
     BUFFER_RECORD: "buffer",
+    INDEX_RECORD: "index",
     END_RECORD: "end",
 }
+
+#: The end record's payload in an indexed stream: the stream offset of the index record's
+#: header, and where in the compressed data reading must start to decompress it (0: not
+#: compressed, or from the start).
+END_LOCATOR = struct.Struct("<QQ")
 
 
 def padding_before_payload(offset: int) -> int:

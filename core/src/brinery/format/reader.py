@@ -12,7 +12,7 @@ from __future__ import annotations
 import bisect
 import struct
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple, Protocol
 
 import numpy as np
@@ -27,14 +27,18 @@ from ..errors import (
     UnsupportedVersionError,
 )
 from ..mapping import FileMapping, warn
+from .index import Index, RecordEntry, decode
 from .layout import (
     ARRAY_RECORD,
     BUFFER_RECORD,
     CHANGED_RECORD_FLAG,
     CHECKSUMS_FLAG,
+    END_LOCATOR,
     END_RECORD,
     FILTER_RECORD_FLAGS,
     FORMAT_MAJOR,
+    INDEX_RECORD,
+    INDEXED_FLAG,
     KNOWN_STREAM_FLAGS,
     MAPPED_WRITABLE_FLAG,
     PICKLE_RECORD,
@@ -60,6 +64,9 @@ from .shuffle import (
 LINE_CHUNK = 1 << 16
 #: Pickle data of a compressed stream is read at most this much at a time.
 PICKLE_PIECE = 1 << 20
+#: The largest index record a reader takes: 24 bytes a row, about 11 million parts, records
+#: and frames (a 4 MiB frame each: 40 TiB of compressed data).
+MAX_INDEX_BYTES = 256 << 20
 
 
 class Readable(Protocol):
@@ -124,8 +131,13 @@ class StreamReader:
         mapping: FileMapping | None = None,
         skip_payloads: bool = False,
         threads: int = 1,
+        part_of: tuple[bytes, int] | None = None,
+        pass_over: Callable[[int], None] | None = None,
     ) -> None:
         self._stream = stream
+        # Skipping payloads (``skip_payloads``): how to pass over one without reading it, or
+        # None to read and check it.
+        self._pass_over = pass_over
         self._threads = threads  # for work on a whole record (undoing its filter)
         self._mapping = mapping  # array and buffer records stay in the file, mapped
         self._skip_payloads = skip_payloads  # raw memory is read and checked, not kept
@@ -152,13 +164,23 @@ class StreamReader:
         self._digested_header = b""  # what the end record's checksum covers
         self._checksums = False  # set by the stream header's flag
         self._mapped_writable = False  # set by the stream header's flag
+        # An indexed stream (format 1.4): the array and buffer records met, which its index
+        # must list, and the index once read (docs/format.md, section 5.5).
+        self.indexed = False
+        self._seen_records: list[RecordEntry] = []
+        self.index: Index | None = None
+        self._index_offset = -1
         self._digest: Any = None  # the current pickle record's running checksum
         self._record_start = 0
         # The current pickle record, read whole and checked, and how much of it was handed out
         # (empty: read from the stream as asked instead).
         self._record_data: np.ndarray = _NO_RECORD_DATA
         self._record_position = 0
-        self._read_stream_header()
+        if part_of is None:
+            self._read_stream_header()
+        else:  # one part of an indexed stream, read alone (brinery.open): its header, its start
+            header, self._offset = part_of
+            self._check_stream_header(header)
 
     # -- the unpickler's file interface ----------------------------------------------------
 
@@ -350,11 +372,15 @@ class StreamReader:
             raise TruncatedFileError(
                 f"{self._what} ends in the middle of the stream header (after {got} bytes)"
             )
+        self._check_stream_header(bytes(head))
+
+    def _check_stream_header(self, head: bytes) -> None:
         magic, major, minor, flags, reserved = STREAM_HEADER.unpack(head)
         self._header = bytes(head)
         self._checksums = bool(flags & CHECKSUMS_FLAG)
         self._mapped_writable = bool(flags & MAPPED_WRITABLE_FLAG)
         self._shuffled = bool(flags & SHUFFLED_RECORDS_FLAG)
+        self.indexed = bool(flags & INDEXED_FLAG)
         # (the flag is set after the stream was written: the end record's checksum omits it)
         self._digested_header = STREAM_HEADER.pack(
             magic, major, minor, flags & ~MAPPED_WRITABLE_FLAG, reserved
@@ -385,14 +411,23 @@ class StreamReader:
         """Every record up to the end record, as ``(kind, size, payload pieces)``: a stream
         copied without unpickling (``brinery convert``).  Each record is checked when its last
         piece is taken, so take them all before the next record.  A shuffled record's pieces
-        are unshuffled; :attr:`shuffle` is its filter meanwhile."""
+        are unshuffled; :attr:`shuffle` is its filter meanwhile.  An indexed stream's index
+        record comes with no pieces: it was read and checked against the array and buffer
+        records met, and is :attr:`index`."""
         while True:
             start = self._offset
             kind, head, padding, size, changed = self._record_header(start)
             if kind == END_RECORD:
                 self._end_record(head, size, start)
                 return
-            zeros = self._padding(padding, start) if kind != PICKLE_RECORD else b""
+            if kind == INDEX_RECORD:
+                self._index_record(head, size, start)
+                yield kind, size, iter(())
+                continue
+            zeros = b""
+            if kind != PICKLE_RECORD:
+                self._saw_memory_record(kind, head, padding, size, start)
+                zeros = self._padding(padding, start)
             shuffle = self._shuffle
             if shuffle is None:
                 yield kind, size, self._pieces(head + zeros, size, start, changed)
@@ -471,14 +506,69 @@ class StreamReader:
         return zeros
 
     def _end_record(self, head: bytes, size: int, start: int) -> None:
-        if size:
+        expected = END_LOCATOR.size if self.indexed else 0
+        if size != expected or (self.indexed and self.index is None):
+            missing = self.indexed and self.index is None
             raise CorruptFileError(
                 f"the end record at byte {start} of {self._what} is damaged (it declares "
-                f"{size} bytes)"
+                f"{size} bytes{', and no index record came before it' if missing else ''})"
             )
+        payload = self._read_exactly(size, "the end record") if size else b""
         if self._checksums:
-            self._check_digest(xxhash.xxh3_64(self._digested_header + head), start)
+            self._check_digest(xxhash.xxh3_64(self._digested_header + head + payload), start)
+        if payload and END_LOCATOR.unpack(payload)[0] != self._index_offset:
+            raise CorruptFileError(
+                f"the end record of {self._what} is damaged: it locates the index at byte "
+                f"{END_LOCATOR.unpack(payload)[0]}, not where it is ({self._index_offset})"
+            )
         self._ended = True
+
+    def _index_record(self, head: bytes, size: int, start: int) -> None:
+        """Read, check and keep the index (read in pieces: its size allocates nothing before
+        its bytes are in); it must list the array and buffer records the stream held."""
+        if not self.indexed or self.index is not None or self._pickle_left or self._held:
+            raise CorruptFileError(
+                f"{self._what} has an index record where it cannot be (at byte {start})"
+            )
+        if size > MAX_INDEX_BYTES:
+            raise CorruptFileError(
+                f"the index record at byte {start} of {self._what} declares {size} bytes, more "
+                f"than an index may hold ({MAX_INDEX_BYTES})"
+            )
+        digest = xxhash.xxh3_64(head)
+        payload = bytearray()
+        while len(payload) < size:
+            piece = self._read_exactly(min(size - len(payload), PICKLE_PIECE), "the index record")
+            digest.update(piece)
+            payload += piece
+        if self._checksums:
+            self._check_digest(digest, start)
+        self.index = decode(memoryview(payload), start)
+        if list(self.index.records) != self._seen_records:
+            raise CorruptFileError(
+                f"the index record of {self._what} is damaged: it does not list the array and "
+                "buffer records the stream holds"
+            )
+        self._index_offset = start
+
+    def part_ended(self, end: int) -> bool:
+        """Whether a part read alone was read exactly: its pickle bytes and raw memory records
+        all taken, and the stream offset at ``end``, where the next part begins."""
+        return not (self._held or self._pickle_left or self._memory) and self._offset == end
+
+    def _saw_memory_record(
+        self, kind: int, head: bytes, padding: int, size: int, start: int
+    ) -> None:
+        """Note an array or buffer record of an indexed stream, which its index must list."""
+        if self.indexed:
+            flags, reserved = RECORD_HEADER.unpack(head)[2:4]
+            flags &= ~CHANGED_RECORD_FLAG  # (set by a writable map after the dump)
+            self._seen_records.append(RecordEntry(start, size, kind, padding, flags, reserved))
+
+    def more_parts(self) -> bool:
+        """Whether another part of an indexed stream's pickle follows (its records up to its
+        first pickle byte are read on the way); false once the index record was read."""
+        return not self._held and self._open_pickle_record()
 
     def _next_record(self) -> None:
         start = self._offset
@@ -496,6 +586,7 @@ class StreamReader:
             if size and (size <= PICKLE_PIECE or self._room is not None):
                 self._read_pickle_record(size, start)
         elif kind in (ARRAY_RECORD, BUFFER_RECORD):
+            self._saw_memory_record(kind, head, padding, size, start)
             zeros = self._padding(padding, start)
             shuffle = self._shuffle
             if self._mapping is not None and shuffle is None:
@@ -518,6 +609,8 @@ class StreamReader:
                 self._memory.append((kind, self._unshuffled(memory, shuffle)))
                 return
             self._memory.append((kind, memory))
+        elif kind == INDEX_RECORD:
+            self._index_record(head, size, start)
         else:
             self._end_record(head, size, start)
 
@@ -551,6 +644,11 @@ class StreamReader:
             )
 
     def _skip(self, covered: bytes, size: int, start: int, changed: bool) -> SkippedRecord:
+        if self._pass_over is not None:  # a part read at random: its raw memory is not read
+            after = size + (RECORD_DIGEST.size if self._checksums else 0)
+            self._pass_over(after)
+            self._offset += after
+            return SkippedRecord(size)
         for _ in self._pieces(covered, size, start, changed):
             pass
         return SkippedRecord(size)

@@ -9,18 +9,23 @@ import xxhash
 
 from ..errors import DumpError
 from ..streams.output import FrameBoundaries, Writable, write_all
+from .index import FrameEntry, Index, Part, RecordEntry, encode
 from .layout import (
     ARRAY_RECORD,
     CHECKSUMS_FLAG,
+    END_LOCATOR,
     END_RECORD,
     FORMAT_MAJOR,
     FORMAT_MINOR,
+    INDEX_RECORD,
+    INDEXED_FLAG,
     PICKLE_RECORD,
     RECORD_DIGEST,
     RECORD_HEADER,
     SHUFFLED_RECORDS_FLAG,
     STREAM_HEADER,
     STREAM_MAGIC,
+    UNINDEXED_MINOR,
     padding_before_payload,
 )
 from .shuffle import Shuffle, shuffled_blocks
@@ -56,6 +61,7 @@ class StreamWriter:
         checksums: bool = True,
         frames: FrameBoundaries | None = None,
         shuffles: bool = False,
+        indexed: bool = False,
     ) -> None:
         self._sink = sink
         self._offset = 0
@@ -66,8 +72,18 @@ class StreamWriter:
         self.shuffles = shuffles
         self._held: list[bytes] = []  # pickle output not written yet (see write)
         self._held_bytes = 0
-        flags = (CHECKSUMS_FLAG if checksums else 0) | (SHUFFLED_RECORDS_FLAG if shuffles else 0)
-        self._header = STREAM_HEADER.pack(STREAM_MAGIC, FORMAT_MAJOR, FORMAT_MINOR, flags, 0)
+        # An indexed stream (format 1.4): where its parts begin and end, and its array and
+        # buffer records, for the index record (docs/format.md, section 5.5).
+        self.indexed = indexed
+        self._part_bounds: list[tuple[int, int]] = []
+        self._memory_records: list[RecordEntry] = []
+        flags = (
+            (CHECKSUMS_FLAG if checksums else 0)
+            | (SHUFFLED_RECORDS_FLAG if shuffles else 0)
+            | (INDEXED_FLAG if indexed else 0)
+        )
+        minor = FORMAT_MINOR if indexed else UNINDEXED_MINOR
+        self._header = STREAM_HEADER.pack(STREAM_MAGIC, FORMAT_MAJOR, minor, flags, 0)
         self._put(self._header)
 
     def write(self, data: Any) -> int:
@@ -105,6 +121,26 @@ class StreamWriter:
         if digest is not None:
             self._put(RECORD_DIGEST.pack(digest.intdigest()))
 
+    def write_pickle_record(self, size: int, pieces: Iterable[Any]) -> None:
+        """Write ``pieces`` (``size`` bytes of pickle output) as one pickle record, as given:
+        ``brinery convert`` copies an indexed stream's pickle records one to one, so that every
+        record, and every part, starts in the new stream where a record of the old one does
+        (gathered with :meth:`write`, a record could straddle two parts)."""
+        self._flush_pickle()
+        head = RECORD_HEADER.pack(PICKLE_RECORD, 0, 0, 0, size)
+        self._put(head)
+        digest = xxhash.xxh3_64(head) if self._checksums else None
+        written = 0
+        for piece in pieces:
+            self._put(piece)
+            written += memoryview(piece).nbytes
+            if digest is not None:
+                digest.update(piece)
+        if written != size:
+            raise DumpError(f"a pickle record of {size} bytes was given {written} bytes")
+        if digest is not None:
+            self._put(RECORD_DIGEST.pack(digest.intdigest()))
+
     def write_memory(
         self,
         kind: int,
@@ -132,6 +168,10 @@ class StreamWriter:
                 raise ValueError("only array records of a stream that says so can be shuffled")
             flags, element_size = shuffle.flag, shuffle.element_size
         padding = padding_before_payload(self._offset)
+        if self.indexed:
+            self._memory_records.append(
+                RecordEntry(self._offset, size, kind, padding, flags, element_size)
+            )
         head = RECORD_HEADER.pack(kind, padding, flags, element_size, size) + _ZEROS[:padding]
         self._put(head)
         digest = xxhash.xxh3_64(head) if self._checksums else None
@@ -185,13 +225,64 @@ class StreamWriter:
             written += block.nbytes
         return written
 
-    def finish(self) -> None:
-        """Write the end record; the stream is complete after it."""
+    def begin_part(self) -> None:
+        """A part of an indexed stream begins: its records start here."""
         self._flush_pickle()
-        head = RECORD_HEADER.pack(END_RECORD, 0, 0, 0, 0)
+        self._part_bounds.append((self._offset, self._offset))
+
+    def end_part(self) -> None:
+        """The part begun last is complete (its pickle's ``STOP`` was written)."""
+        self._flush_pickle()
+        start, _ = self._part_bounds[-1]
+        self._part_bounds[-1] = (start, self._offset)
+
+    def set_parts(self, bounds: Iterable[tuple[int, int]]) -> None:
+        """The parts of an indexed stream are those, each ``(start, end)`` in this stream
+        (instead of :meth:`begin_part` and :meth:`end_part`): ``brinery convert`` copies the
+        records of parts that were cut when the stream it reads was written."""
+        if not self.indexed:
+            raise ValueError("only an indexed stream has parts")
+        self._part_bounds = list(bounds)
+
+    @property
+    def offset(self) -> int:
+        """Bytes of the (uncompressed) stream written so far, pickle output held not included:
+        where the next record starts when none is held."""
+        return self._offset
+
+    def finish(self, container: int = 0, memo_starts: Iterable[int] = ()) -> None:
+        """Write the end record (in an indexed stream, the index record first, for parts that
+        began at ``memo_starts`` and rebuild ``container``); the stream is complete after it."""
+        self._flush_pickle()
+        payload = b""
+        if self.indexed:
+            payload = self._write_index(container, list(memo_starts))
+        head = RECORD_HEADER.pack(END_RECORD, 0, 0, 0, len(payload)) + payload
         self._put(head)
         if self._checksums:
             self._put(RECORD_DIGEST.pack(xxhash.xxh3_64_intdigest(self._header + head)))
+
+    def _write_index(self, container: int, memo_starts: list[int]) -> bytes:
+        """Write the index record; return the end record's payload, which locates it."""
+        frames: list[FrameEntry] = []
+        if self._frames is not None:
+            # (the index record then starts a frame of its own)
+            frames = [FrameEntry(*frame) for frame in self._frames.frames_so_far()]
+        parts = tuple(
+            Part(start, end, memo)
+            for (start, end), memo in zip(self._part_bounds, memo_starts, strict=True)
+        )
+        payload = encode(Index(container, parts, tuple(self._memory_records), tuple(frames)))
+        index_offset = self._offset
+        head = RECORD_HEADER.pack(INDEX_RECORD, 0, 0, 0, len(payload))
+        self._put(head)
+        self._put(payload)
+        if self._checksums:
+            digest = xxhash.xxh3_64(head)
+            digest.update(payload)
+            self._put(RECORD_DIGEST.pack(digest.intdigest()))
+        index_frame = frames[-1].compressed_offset + frames[-1].compressed_size if frames else 0
+        return END_LOCATOR.pack(index_offset, index_frame)
 
     def _put(self, data: Any) -> None:
         write_all(self._sink, data)

@@ -18,6 +18,7 @@ from ..compressor import Compressor
 if TYPE_CHECKING:
     from .frame_reader import FrameReader
     from .frame_writer import FrameWriter
+    from .seek_table import FrameEntry
     from .source import Source
 
 
@@ -36,6 +37,10 @@ class CompressedWriter(Protocol):
 
     def write_transformed(self, data: Any, transform: Callable[[Any, Any], Any], /) -> None: ...
 
+    def frames_so_far(self) -> list[FrameEntry]:
+        """End the current frame and return where every frame written so far lies (see
+        :class:`~brinery.streams.output.FrameBoundaries`)."""
+
     def close(self) -> None:
         """End the compressed stream (the file it writes into stays open)."""
 
@@ -48,9 +53,10 @@ class DecompressedReader(Protocol):
 
     def readinto(self, buffer: Any, /) -> int: ...
 
-    def finish(self) -> None:
+    def finish(self, *, seek_table: bool = True) -> None:
         """The brinery stream ended: read the end of its last frame (which must hold nothing
-        more) and leave what follows it in the source."""
+        more) and a seek table after it, if one follows (``seek_table=False``: do not look),
+        and leave what follows in the source."""
 
     def check_current_frame(self) -> None:
         """Loading failed: let the codec check the frame being read, so that damage is
@@ -75,12 +81,19 @@ def has_codec_functions(compressor: Compressor) -> bool:
 
 
 def open_compressed_writer(
-    compressor: Compressor, fileobj: IO[bytes], level: int, *, threads: int
+    compressor: Compressor,
+    fileobj: IO[bytes],
+    level: int,
+    *,
+    threads: int,
+    seek_table: bool = False,
 ) -> CompressedWriter:
-    """A writer compressing into ``fileobj`` with ``compressor`` at ``level``."""
+    """A writer compressing into ``fileobj`` with ``compressor`` at ``level``; ``seek_table``:
+    end the file with a seek table, if the codec's frames are hinted (a compressor's own writer
+    is opaque: it writes none)."""
     if brings_own_files(compressor):
         return _OwnWriter(compressor.open_writer(fileobj, level, threads=threads))
-    return _frame_writer()(fileobj, compressor, level, threads=threads)
+    return _frame_writer()(fileobj, compressor, level, threads=threads, seek_table=seek_table)
 
 
 def open_decompressed_reader(
@@ -133,6 +146,9 @@ class _OwnWriter:
     def write_transformed(self, data: Any, transform: Callable[[Any, Any], Any], /) -> None:
         self._writer.write(transform(data, None))  # (not called: can_transform says no)
 
+    def frames_so_far(self) -> list[FrameEntry]:
+        return []  # (an opaque stream has no frames the core knows of)
+
     def close(self) -> None:
         self._writer.close()
 
@@ -150,7 +166,7 @@ class _OwnReader:
     def readinto(self, buffer: Any, /) -> int:
         return self._reader.readinto(buffer) or 0  # type: ignore[attr-defined]
 
-    def finish(self) -> None:
+    def finish(self, *, seek_table: bool = True) -> None:
         pass
 
     def check_current_frame(self) -> None:

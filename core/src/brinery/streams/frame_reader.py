@@ -14,6 +14,11 @@ The file may be hostile, so nothing it declares is believed before it is checked
 against what a frame may hold, what the file still holds and what ``max_bytes`` still allows;
 every byte decompressed counts against ``max_bytes``, and no codec call is asked for more than
 :data:`STREAM_PIECE_MAX` bytes.
+
+A hinted codec's indexed stream ends with a seek table (:mod:`.seek_table`) after its last
+frame: the reader tallies the frames and hints it passes over (in constant memory), and reads
+the table as part of the stream, checked against them, so that what follows it (another stream)
+is the caller's.
 """
 
 from __future__ import annotations
@@ -28,6 +33,9 @@ from ..compressor import Compressor, StreamDecompressor
 from ..errors import BrineryError, CorruptFileError, SizeLimitError, TruncatedFileError
 from ..framing import FRAME_HINT_MAX, FrameHint
 from .passing_memory import passing_memory
+from .seek_table import HEADER as SEEK_TABLE_HEADER
+from .seek_table import FrameTally, declared_length, ends_with_footer, longest_table
+from .seek_table import parse as parse_seek_table
 from .source import Source
 from .whole_frame import decompress_frame_into
 
@@ -67,6 +75,9 @@ class FrameReader(io.RawIOBase):
         self._pool: ThreadPoolExecutor | None = None
         self._frames = 0
         self._frame_start = 0
+        self._origin = source.position  # where the compressed data starts
+        self._tally = FrameTally()  # the frames and hints passed over, in order
+        self._frame_output_start = 0  # what was decompressed before the streamed frame
         self._decompressor: StreamDecompressor | None = self._new_frame()
         self._input_after_frame = b""  # consumed input that follows the current frame
         self._held = memoryview(b"")  # decompressed bytes of a whole frame not yet read
@@ -116,16 +127,22 @@ class FrameReader(io.RawIOBase):
             else:
                 return self._read_whole_frames(hint, target)
 
-    def finish(self) -> None:
-        """Read the end of the current frame, which must hold no more data, and stop there."""
+    def finish(self, *, seek_table: bool = True) -> None:
+        """Read the end of the current frame, which must hold no more data, and the seek table
+        after it, if one follows; stop there.
+
+        ``seek_table=False`` does not look past the frame: a caller whose stream cannot have a
+        table says so, since looking waits for bytes (a socket's peer may be waiting itself).
+        """
         if self._held or self._ahead:
             raise self._data_after_end()
         if self._decompressor is not None:
             while not self._decompressor.eof:
                 if self._decompress(1):
                     raise self._data_after_end()
-        self._source.unread(self._input_after_frame)
-        self._input_after_frame = b""
+            self._settle_streamed_frame()
+        if seek_table and self._compressor.framing.hints is not None:
+            self._read_seek_table()
         self._close_pool()
 
     def check_current_frame(self) -> None:
@@ -153,15 +170,24 @@ class FrameReader(io.RawIOBase):
     def _new_frame(self) -> StreamDecompressor:
         self._frames += 1
         self._frame_start = self._source.position
+        self._frame_output_start = self._decompressed
         return self._compressor.new_decompressor()
 
     def _at_frame_boundary(self) -> bool:
         """Settle the frame that just ended; false if nothing follows it."""
         if self._decompressor is not None:
-            self._source.unread(self._input_after_frame)
-            self._input_after_frame = b""
-            self._decompressor = None
+            self._settle_streamed_frame()
         return self._next_hint is not None or not self._source.at_end()
+
+    def _settle_streamed_frame(self) -> None:
+        """The streamed frame ended: give back what follows it, and tally it."""
+        self._source.unread(self._input_after_frame)
+        self._input_after_frame = b""
+        self._decompressor = None
+        self._tally.add(
+            self._source.position - self._frame_start,
+            self._decompressed - self._frame_output_start,
+        )
 
     def _decompress(self, max_length: int) -> bytes:
         decompressor = self._decompressor
@@ -229,6 +255,7 @@ class FrameReader(io.RawIOBase):
         self._check_hint(hint)
         self._source.read_exactly(hint.length, "a frame hint")
         self._decompressed += hint.uncompressed_size
+        self._tally.add(hint.length, 0)
         return hint
 
     def _check_hint(self, hint: FrameHint) -> None:
@@ -320,6 +347,7 @@ class FrameReader(io.RawIOBase):
     def _read_frame(self, hint: FrameHint) -> memoryview:
         self._frames += 1
         self._frame_start = self._source.position
+        self._tally.add(hint.compressed_size, hint.uncompressed_size)
         return self._source.read_exactly(
             hint.compressed_size, f"{self._compressor.name} frame {self._frames}"
         )
@@ -337,6 +365,26 @@ class FrameReader(io.RawIOBase):
             raise CorruptFileError(
                 f"the {name} data is corrupt in frame {number}: {error}"
             ) from error
+
+    # -- the seek table after the last frame -----------------------------------------------
+
+    def _read_seek_table(self) -> None:
+        """Read the seek table that follows the stream's last frame, if one does, and check it
+        lists the frames and hints passed over; leave anything else where it is.
+
+        A seek table is a skippable frame of the seek table's magic ending with the seekable
+        magic.  One declaring more bytes than a table of the frames passed over can take
+        cannot be this stream's: it is left unread, as any data after the stream (what the
+        caller makes of it), so that a declared size is never read before it is plausible.
+        """
+        length = declared_length(self._source.peek(SEEK_TABLE_HEADER.size))
+        if length is None or length > longest_table(self._tally.frames):
+            return
+        table = self._source.peek(length)
+        if len(table) < length or not ends_with_footer(table):
+            return
+        self._tally.check(parse_seek_table(table, self._source.position - self._origin))
+        self._source.read_exactly(length, "the seek table")
 
     def _pool_(self) -> ThreadPoolExecutor:
         if self._pool is None:

@@ -21,6 +21,12 @@ each thread filters the frame it compresses (so the main thread only pickles) in
 buffer of its own, reused frame after frame (a fresh frame-sized buffer each time cost the page
 faults of the whole array: 65k faults and 10 to 25% of a 256 MB zstd-3 dump), and its frames
 are cut at the filter's block boundaries.
+
+The writer keeps where each frame it wrote lies (:class:`~brinery.streams.seek_table.FrameEntry`:
+a tuple appended per frame, nothing more on the hot path): :meth:`FrameWriter.frames_so_far`
+hands them to the format writer for an indexed stream's index, and with ``seek_table=True`` a
+hinted codec's file ends with a seek table listing every frame (:mod:`.seek_table`), from which
+a reader finds any frame from the end of the file.
 """
 
 from __future__ import annotations
@@ -36,6 +42,10 @@ import numpy as np
 
 from ..compressor import Compressor, StreamCompressor
 from .output import write_all
+from .seek_table import FrameEntry, table_frames
+from .seek_table import encode as encode_seek_table
+
+__all__ = ["SINGLE_STREAM_PIECE", "FrameEntry", "FrameWriter", "Transform"]
 
 #: What a single-stream codec (lzma-alone) is given at a time.
 SINGLE_STREAM_PIECE = 1 << 20
@@ -47,10 +57,21 @@ Transform = Callable[[Any, Any], Any]
 
 
 class FrameWriter(io.RawIOBase):
-    """A writable binary file that compresses into ``fileobj`` frame by frame."""
+    """A writable binary file that compresses into ``fileobj`` frame by frame.
+
+    ``seek_table``: end the file with a seek table listing every frame, when the codec's frames
+    are hinted (zstd, LZ4: the table is a skippable frame their tools skip, as they skip hints);
+    for other codecs it does nothing.
+    """
 
     def __init__(
-        self, fileobj: IO[bytes], compressor: Compressor, level: int, *, threads: int = 1
+        self,
+        fileobj: IO[bytes],
+        compressor: Compressor,
+        level: int,
+        *,
+        threads: int = 1,
+        seek_table: bool = False,
     ) -> None:
         super().__init__()
         self._fileobj = fileobj
@@ -69,7 +90,14 @@ class FrameWriter(io.RawIOBase):
         self._stream: StreamCompressor | None = None
         self._frames_written = 0
         self._scratch = threading.local()  # each thread's transform output (see _compress)
-        write_all(fileobj, self._framing.header(level))
+        self._entries: list[FrameEntry] = []  # where each frame written lies
+        self._seek_table = (
+            seek_table and self._framing.hints is not None and self._frame_size is not None
+        )
+        header = self._framing.header(level)
+        write_all(fileobj, header)
+        self._compressed_written = len(header)  # where the next frame's hint (or frame) starts
+        self._uncompressed_written = 0  # the stream's bytes in the frames written so far
         if self._frame_size is None:
             # One frame for the whole stream: compress as data arrives.
             self._stream = compressor.new_compressor(level)
@@ -141,6 +169,21 @@ class FrameWriter(io.RawIOBase):
             self._pending = bytearray()
         self._pending_transform = None
 
+    def frames_so_far(self) -> list[FrameEntry]:
+        """End the current frame, write every frame in flight, and return where each frame
+        written so far lies; what is written next starts a new frame.
+
+        The format writer calls it right before an indexed stream's index record, so that the
+        index starts a frame and lists every frame before it.  A single-stream codec
+        (lzma-alone) has no frames to give: [] (and nothing changes).
+        """
+        if self._stream is not None:
+            return []
+        self.end_frame()
+        while self._in_flight:
+            self._write_oldest()
+        return list(self._entries)
+
     def close(self) -> None:
         """End the compressed stream; ``fileobj`` stays open."""
         if self.closed:
@@ -154,6 +197,8 @@ class FrameWriter(io.RawIOBase):
                     self._pending = bytearray()
                 while self._in_flight:
                     self._write_oldest()
+                if self._seek_table:
+                    self._write_seek_table()
             write_all(self._fileobj, self._framing.trailer)
         finally:
             self._shut_down()
@@ -203,8 +248,21 @@ class FrameWriter(io.RawIOBase):
 
     def _write_frame(self, uncompressed_size: int, frame: Sequence[bytes]) -> None:
         hints = self._framing.hints
+        compressed_size = sum(map(len, frame))
         if self._frames_written and hints is not None:
-            write_all(self._fileobj, hints.encode(sum(map(len, frame)), uncompressed_size))
+            hint = hints.encode(compressed_size, uncompressed_size)
+            write_all(self._fileobj, hint)
+            self._compressed_written += len(hint)
+        self._entries.append(
+            FrameEntry(self._uncompressed_written, self._compressed_written, compressed_size)
+        )
         for part in frame:
             write_all(self._fileobj, part)
         self._frames_written += 1
+        self._compressed_written += compressed_size
+        self._uncompressed_written += uncompressed_size
+
+    def _write_seek_table(self) -> None:
+        """The seek table after the last frame: every frame, hints as frames of size 0."""
+        table = encode_seek_table(table_frames(self._entries, self._uncompressed_written))
+        write_all(self._fileobj, table)

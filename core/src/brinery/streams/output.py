@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from .seek_table import FrameEntry
 
 
 class FrameBoundaries(Protocol):
@@ -19,6 +22,12 @@ class FrameBoundaries(Protocol):
     def write_transformed(self, data: Any, transform: Callable[[Any, Any], Any], /) -> None:
         """Write what ``transform`` makes of ``data``, frame by frame, where the frames are
         compressed (see :class:`~brinery.streams.frame_writer.FrameWriter`)."""
+
+    def frames_so_far(self) -> list[FrameEntry]:
+        """End the current frame, write every frame pending, and return where each frame
+        written so far lies (an indexed stream's index lists them); what is written next
+        starts a new frame.  [] where the core knows no frames (a single-stream codec, a
+        compressor's own writer)."""
 
 
 class Writable(Protocol):

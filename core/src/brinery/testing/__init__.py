@@ -42,6 +42,7 @@ _MODULES = (
     "damage",
     "frames",
     "hinted_frames",
+    "indexed",
     "objects",
     "processes",
     "records",
@@ -57,8 +58,16 @@ from .damage import (  # noqa: E402
     Damage,
     Tally,
 )
-from .frames import Frame, frame_size, walk_frames  # noqa: E402
+from .frames import (  # noqa: E402
+    SEEK_TABLE,
+    Frame,
+    frame_size,
+    seek_table_entries,
+    seek_table_span,
+    walk_frames,
+)
 from .hinted_frames import HintedFramesContract, lying_hints  # noqa: E402
+from .indexed import compressed_stream, index_frames, is_indexed, with_frames  # noqa: E402
 from .objects import (  # noqa: E402
     assert_same,
     big_object,
@@ -83,6 +92,7 @@ __all__ = [
     "DATA_DAMAGE_ERRORS",
     "FOREIGN_DATA_ERRORS",
     "MAGIC_DAMAGE_ERRORS",
+    "SEEK_TABLE",
     "BigFiles",
     "Codec",
     "CodecContract",
@@ -96,10 +106,13 @@ __all__ = [
     "Tally",
     "assert_same",
     "big_object",
+    "compressed_stream",
     "dumps",
     "find_tool",
     "frame_size",
     "framed_sample",
+    "index_frames",
+    "is_indexed",
     "load_limited",
     "loads",
     "lying_hints",
@@ -109,6 +122,9 @@ __all__ = [
     "run_python",
     "run_tool",
     "sample_object",
+    "seek_table_entries",
+    "seek_table_span",
     "small_sample",
     "walk_frames",
+    "with_frames",
 ]

@@ -109,8 +109,10 @@ class Codec:
     small_frames_limit: ClassVar[int] = 1500
     #: At most this many offsets of the small file load the original once flipped (the codec
     #: itself decodes the damaged bytes to the same data); likewise per frame of the file cut
-    #: into many small frames.  0: every flip is detected.  Measure, then write down the counts
-    #: and what they are in the test module's docstring.
+    #: into many small frames, and of each frame of the small file after its first (indexed, its
+    #: index record starts a frame of its own).  0: every flip is detected.  Flips inside a
+    #: seek table are held to what the format says instead (``CodecContract.check_table``).
+    #: Measure, then write down the counts and what they are in the test module's docstring.
     harmless_flips: ClassVar[int] = 0
     harmless_flips_per_frame: ClassVar[int] = 0
 
@@ -265,5 +267,6 @@ class HintedFramesCodec(Codec):
 
     def check_frame_listing(self, tool: str, path: Path, data_frames: int, skippable: int) -> None:
         """Checks that the tool lists the frames of ``path``: ``data_frames`` of the codec's,
-        with their checksum, and ``skippable`` skippable ones in between (default: no
-        check)."""
+        with their checksum, and ``skippable`` skippable ones: a hint between each two, then
+        (``skippable`` is ``data_frames``: an indexed file) the seek table after the last
+        (default: no check)."""

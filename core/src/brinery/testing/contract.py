@@ -11,9 +11,11 @@ values (levels, file names, tool options...); tests the subclass adds are left a
 
 * Round trips at the codec's levels, by name, tuple, list and extension; refused levels.
 * Damage: every truncation and every one-byte flip (xor 0xFF, xor 0x01) of a small file, and of
-  a file cut into many 1 KiB frames, is loaded from a BytesIO and from a path: it raises
-  brinery's errors, or (a harmless flip, which the codec library itself decodes to the very
-  same bytes) loads the original; never the codec's bare exception nor a wrong object.
+  a file cut into many 1 KiB frames, each indexed (the default) and not, is loaded from a
+  BytesIO and from a path: it raises brinery's errors, or (a harmless flip, which the codec
+  library itself decodes to the very same bytes) loads the original; never the codec's bare
+  exception nor a wrong object.  The seek table that ends an indexed file of a hinted codec
+  is held to what the format says of it, byte by byte (see :meth:`CodecContract.check_table`).
 * Many frames; several objects in one stream, from a file object and from a pipe.
 * The command-line tool checks and decompresses exactly the uncompressed brinery stream from
   what brinery writes; brinery loads what the tool compresses (options, concatenated outputs)
@@ -44,8 +46,16 @@ import brinery
 from brinery.format.layout import STREAM_HEADER, STREAM_MAGIC
 
 from .codec import Codec, HintedFramesCodec
-from .damage import BOTH_WAYS, Damage
-from .frames import Frame, frame_size, walk_frames
+from .damage import BOTH_WAYS, Damage, Tally, seek_table_flips
+from .frames import (
+    SEEK_TABLE,
+    Frame,
+    frame_size,
+    seek_table_entries,
+    seek_table_span,
+    walk_frames,
+)
+from .indexed import compressed_stream, index_frames, is_indexed
 from .objects import (
     assert_same,
     big_object,
@@ -65,22 +75,27 @@ CONTRACT_MODULES = frozenset({__name__, "brinery.testing.hinted_frames"})
 # -- many small frames
 #
 # brinery's frames hold 4 MiB of stream, too big for every-byte loops; with the compressor's
-# frame size lowered to 1 KiB, a small object is cut into five frames, so the loops cover frame
-# boundaries: with frame hints, each frame but the first is announced by a hint (a skippable
-# frame with the next frame's sizes), and the loops cover hints and the reading of hinted frames
-# straight into an array; without, the frames are runs of blocks under the one header, or each
-# starts with the magic number.  With threads=2 hinted frames are read on a thread pool; as each
-# load then starts threads, those loops load from a BytesIO only (a path differs in buffering
-# only, which threads=1 covers).  The lowered frame size stays in force while the file is loaded.
+# frame size lowered to 1 KiB, a small object is cut into five frames (six when indexed: the
+# index record starts a frame of its own), so the loops cover frame boundaries: with frame
+# hints, each frame but the first is announced by a hint (a skippable frame with the next
+# frame's sizes), and an indexed file ends with a seek table, so the loops cover hints, the
+# table and the reading of hinted frames straight into an array; without, the frames are runs
+# of blocks under the one header, or each starts with the magic number.  With threads=2 hinted
+# frames are read on a thread pool; as each load then starts threads, those loops load from a
+# BytesIO only (a path differs in buffering only, which threads=1 covers).  The lowered frame
+# size stays in force while the file is loaded.
 
 SMALL_FRAMES = 1024
-#: How many frames the framed sample takes in 1 KiB frames.
+#: How many frames the framed sample takes in 1 KiB frames (unindexed; indexed, one more).
 SMALL_FRAME_COUNT = 5
+#: The files the damage loops load are dumped with ``index=`` each of these (the default, True,
+#: first): both layouts are written and read, so damage to either must be detected.
+INDEX_LAYOUTS = [pytest.param(True, id="indexed"), pytest.param(False, id="unindexed")]
 WAYS: dict[int | None, tuple[str, ...]] = {None: BOTH_WAYS, 1: BOTH_WAYS, 2: ("BytesIO",)}
 
 
 class SmallFrames(NamedTuple):
-    """The framed sample written in 1 KiB frames."""
+    """The framed sample written in 1 KiB frames (indexed or not: ``small_frames_index``)."""
 
     data: bytes
     hints: list[Frame]  # the hints between the frames (none without frame hints)
@@ -143,6 +158,16 @@ _DUMPS_BY_FILE_NAME = ("dump by extension", "dump by upper case")
 _DUMPS_BY_NAME = ("dump by name", "dump by tuple")
 
 
+def _frame_count(stream: bytes) -> int:
+    """How many frames a compressed file holding ``stream``, of less than one frame's size,
+    has: one, and when it is indexed, the one the index record starts (the frames before it
+    are those the index lists)."""
+    if not is_indexed(stream):
+        return 1
+    listed = index_frames(stream)
+    return len(listed) + 1 if listed else 1
+
+
 class CodecContract:
     """The tests every compressor plugin passes; a subclass sets :attr:`codec`.
 
@@ -174,13 +199,55 @@ class CodecContract:
     # -- helpers ---------------------------------------------------------------------------
 
     @classmethod
-    def stream_of(cls, value: Any) -> bytes:
-        """The uncompressed brinery stream a compressed file of ``value`` holds: with record
-        checksums unless the codec checks its frames itself, and its arrays of numbers
+    def stream_of(cls, value: Any, *, index: bool = True) -> bytes:
+        """The uncompressed brinery stream of ``value`` that a compressed file of it (written
+        with ``index=``) holds, but for the frames an index lists (see :meth:`stream_in`): with
+        record checksums unless the codec checks its frames itself, and its arrays of numbers
         byte-shuffled (``shuffle="auto"`` shuffles compressed files only)."""
         return dumps(
-            value, compress=False, checksums=not cls.codec.checks_integrity, shuffle="byte"
+            value,
+            compress=False,
+            checksums=not cls.codec.checks_integrity,
+            shuffle="byte",
+            index=index,
         )
+
+    @classmethod
+    def stream_in(cls, value: Any, data: bytes, *, index: bool = True) -> bytes:
+        """The uncompressed brinery stream that ``data``, a compressed file of ``value`` written
+        with ``index=``, holds: :meth:`stream_of`, and for an indexed file, its index listing the
+        file's frames, each checked with the codec library
+        (:func:`~brinery.testing.indexed.compressed_stream`)."""
+        codec = cls.codec
+        plain = cls.stream_of(value, index=index)
+        return compressed_stream(plain, data, codec.decode, codec.compressor.framing)
+
+    def check_table(self, tally: Tally, data: bytes, mask: int | None = None) -> list[int]:
+        """Checks what loading the variants of ``data`` damaged inside the seek table that ends
+        it (if it does) gave; returns the offsets outside the table whose variant loaded the
+        original.
+
+        Truncated (``mask`` None): the file without its table loads the original (a table is
+        not needed to load the stream: it is read when there, checked against the frames); cut
+        inside it, the table is not one, so a file object loads the stream and stops before it,
+        leaving it to the caller, and a path, which must end with its stream, raises
+        CorruptFileError (:attr:`~brinery.testing.Tally.left`).  Flipped: a table whose header
+        or closing magic is damaged is not one either (left); damage to its entries, count or
+        descriptor is reported as such, but for the descriptor's two unused bits, which a
+        reader ignores (:func:`~brinery.testing.damage.seek_table_flips`)."""
+        table = seek_table_span(data) if self.codec.frame_hints else None
+        if table is None:
+            assert tally.left == [], tally.summary()
+            return tally.identical
+        if mask is None:
+            left, identical = list(range(table.start + 1, table.stop)), [table.start]
+            inside = [offset for offset in tally.identical if offset >= table.start]
+        else:
+            left, identical = seek_table_flips(table, mask)
+            inside = [offset for offset in tally.identical if offset in table]
+        assert tally.left == left, tally.summary()
+        assert inside == identical, tally.summary()
+        return [offset for offset in tally.identical if offset not in inside]
 
     def foreign_stream(self, original: Any) -> Callable[[bytes], bool] | None:
         """For a codec without a check of its own: whether a damaged file of ``original`` starts
@@ -215,10 +282,15 @@ class CodecContract:
 
     # -- fixtures --------------------------------------------------------------------------
 
+    @pytest.fixture(params=INDEX_LAYOUTS)
+    def small_file_index(self, request: pytest.FixtureRequest) -> bool:
+        """``index=`` of the small file (both layouts, the default first)."""
+        return bool(request.param)
+
     @pytest.fixture
-    def small_file(self) -> bytes:
+    def small_file(self, small_file_index: bool) -> bytes:
         """The small sample, compressed at the default level: what the every-byte loops damage."""
-        data = dumps(small_sample(), compress=self.codec.name)
+        data = dumps(small_sample(), compress=self.codec.name, index=small_file_index)
         self.codec.check_small_file(data)
         return data
 
@@ -227,19 +299,29 @@ class CodecContract:
         """A :class:`~brinery.testing.Damage` writing its files into this test's ``tmp_path``."""
         return Damage(tmp_path)
 
+    @pytest.fixture(params=INDEX_LAYOUTS)
+    def small_frames_index(self, request: pytest.FixtureRequest) -> bool:
+        """``index=`` of the many-small-frames file (both layouts, the default first)."""
+        return bool(request.param)
+
     @pytest.fixture
-    def small_frames_file(self) -> Iterator[SmallFrames]:
+    def small_frames_file(self, small_frames_index: bool) -> Iterator[SmallFrames]:
         """The framed sample in 1 KiB frames (the frame size stays lowered during the test)."""
         codec = self.codec
         compressor = codec.compressor
+        indexed = small_frames_index
         with frame_size(compressor, SMALL_FRAMES):
-            data = dumps(framed_sample(), compress=codec.name)
+            data = dumps(framed_sample(), compress=codec.name, index=indexed)
             if isinstance(codec, HintedFramesCodec):
                 found = walk_frames(data, codec.new_decompressor)
                 hints = [frame for frame in found if frame.hint is not None]
-                assert len(hints) == SMALL_FRAME_COUNT - 1, found
+                assert len(hints) == SMALL_FRAME_COUNT - 1 + indexed, found
                 kinds = [frame.kind for frame in found]
-                assert kinds == ["data", "skippable"] * len(hints) + ["data"]
+                table = [SEEK_TABLE] if indexed else []
+                assert kinds == ["data", "skippable"] * len(hints) + ["data", *table]
+                if indexed:  # listing every frame before it, hints as frames of nothing
+                    listed = [(frame.length, frame.output) for frame in found[:-1]]
+                    assert seek_table_entries(data) == listed
                 frames = len(hints) + 1
             elif compressor.framing.header(codec.default):
                 # A container: one header, then every frame's blocks.
@@ -260,7 +342,7 @@ class CodecContract:
         files = {
             threads: dumps(original, compress=cls.codec.name, threads=threads) for threads in (1, 2)
         }
-        return BigFiles(original, files, cls.stream_of(original))
+        return BigFiles(original, files, cls.stream_in(original, files[1]))
 
     @pytest.fixture
     def sample_stream(self) -> tuple[dict[str, Any], bytes]:
@@ -316,7 +398,7 @@ class CodecContract:
         assert brinery.dump(original, path, compress=(codec.name, level)) == [str(path)]
         data = path.read_bytes()
         assert data.startswith(codec.magic)
-        assert codec.decode(data) == self.stream_of(original)
+        assert codec.decode(data) == self.stream_in(original, data)
         assert_same(brinery.load(path), original)
         assert_same(brinery.load(io.BytesIO(data)), original)
 
@@ -392,10 +474,15 @@ class CodecContract:
 
     def test_every_truncation_is_reported(self, small_file: bytes, damage: Damage) -> None:
         magic = len(self.codec.magic)
-        tally = damage.truncations(small_file, small_sample(), range(magic, len(small_file)))
+        table = seek_table_span(small_file) if self.codec.frame_hints else None
+        tally = damage.truncations(
+            small_file, small_sample(), range(magic, len(small_file)), seek_table=table
+        )
         assert tally.violations == [], tally.summary()
-        assert tally.identical == []
-        assert sum(tally.raised.values()) == tally.loads == 2 * (len(small_file) - magic)
+        assert self.check_table(tally, small_file) == []
+        assert tally.loads == 2 * (len(small_file) - magic)
+        loaded = len(tally.identical) + len(tally.left)  # (the table cut off, or cut into)
+        assert sum(tally.raised.values()) + 2 * loaded == tally.loads
 
     def test_truncation_inside_the_magic_number_is_reported(
         self, small_file: bytes, damage: Damage
@@ -407,11 +494,16 @@ class CodecContract:
     def test_truncation_inside_the_closing_checksum_or_end_mark_is_reported(
         self, cut: int, small_file: bytes, tmp_path: Path
     ) -> None:
+        """Cut inside the last frame's closing bytes (those of an indexed file's frame are
+        before its seek table, cut off too: see test_every_truncation_is_reported for cuts
+        inside the table)."""
         codec = self.codec
-        codec.check_closing_bytes(small_file)
+        table = seek_table_span(small_file) if codec.frame_hints else None
+        last_frame = small_file if table is None else small_file[: table.start]
+        codec.check_closing_bytes(last_frame)
         path = tmp_path / f"cut{codec.extensions[0]}"
-        path.write_bytes(small_file[:-cut])
-        for source in (io.BytesIO(small_file[:-cut]), path):
+        path.write_bytes(last_frame[:-cut])
+        for source in (io.BytesIO(last_frame[:-cut]), path):
             with pytest.raises(brinery.TruncatedFileError):
                 brinery.load(source)
 
@@ -425,16 +517,23 @@ class CodecContract:
 
     @pytest.mark.parametrize("mask", [0xFF, 0x01], ids=["xor-ff", "xor-01"])
     def test_every_flipped_byte_is_detected_or_harmless(
-        self, mask: int, small_file: bytes, damage: Damage
+        self, mask: int, small_file_index: bool, small_file: bytes, damage: Damage
     ) -> None:
         codec = self.codec
         foreign = self.foreign_stream(small_sample())
-        tally = damage.flips(small_file, small_sample(), mask, len(codec.magic), foreign=foreign)
+        table = seek_table_span(small_file) if codec.frame_hints else None
+        tally = damage.flips(
+            small_file, small_sample(), mask, len(codec.magic), foreign=foreign, seek_table=table
+        )
         assert tally.violations == [], tally.summary()
-        assert sum(tally.raised.values()) + len(tally.identical) * 2 == tally.loads
+        loaded = len(tally.identical) + len(tally.left)
+        assert sum(tally.raised.values()) + loaded * 2 == tally.loads
         assert tally.loads == 2 * len(small_file)
-        assert len(tally.identical) <= codec.harmless_flips, tally.summary()
-        self.assert_harmless(small_file, tally.identical, mask, self.stream_of(small_sample()))
+        harmless = self.check_table(tally, small_file, mask)
+        stream = self.stream_in(small_sample(), small_file, index=small_file_index)
+        bound = codec.harmless_flips + codec.harmless_flips_per_frame * (_frame_count(stream) - 1)
+        assert len(harmless) <= bound, tally.summary()
+        self.assert_harmless(small_file, tally.identical, mask, stream)
 
     @pytest.mark.parametrize(
         "trailer",
@@ -474,17 +573,19 @@ class CodecContract:
     ) -> None:
         data = small_frames_file.data
         threads = small_frames_threads
+        table = seek_table_span(data) if self.codec.frame_hints else None
         tally = damage.truncations(
-            data, framed_sample(), range(1, len(data)), threads, WAYS[threads]
+            data, framed_sample(), range(1, len(data)), threads, WAYS[threads], seek_table=table
         )
         assert tally.violations == [], tally.summary()
-        assert tally.identical == []
+        assert self.check_table(tally, data) == []
 
     @pytest.mark.parametrize("mask", [0xFF, 0x01], ids=["xor-ff", "xor-01"])
     def test_every_flip_in_many_small_frames_is_detected_or_harmless(
         self,
         mask: int,
         small_frames_threads: int | None,
+        small_frames_index: bool,
         small_frames_file: SmallFrames,
         damage: Damage,
     ) -> None:
@@ -492,13 +593,16 @@ class CodecContract:
         data = small_frames_file.data
         threads = small_frames_threads
         foreign = self.foreign_stream(framed_sample())
+        table = seek_table_span(data) if codec.frame_hints else None
         tally = damage.flips(
-            data, framed_sample(), mask, len(codec.magic), threads, WAYS[threads], foreign
+            data, framed_sample(), mask, len(codec.magic), threads, WAYS[threads], foreign, table
         )
         assert tally.violations == [], tally.summary()
+        harmless = self.check_table(tally, data, mask)
         bound = codec.harmless_flips_per_frame * small_frames_file.frames
-        assert len(tally.identical) <= bound, tally.summary()
-        self.assert_harmless(data, tally.identical, mask, self.stream_of(framed_sample()))
+        assert len(harmless) <= bound, tally.summary()
+        stream = self.stream_in(framed_sample(), data, index=small_frames_index)
+        self.assert_harmless(data, tally.identical, mask, stream)
 
     # -- many frames -----------------------------------------------------------------------
 
@@ -576,7 +680,7 @@ class CodecContract:
         path = tmp_path / f"brinery{codec.extensions[0]}"
         brinery.dump(value, path, compress=compress)
         run_tool([program, "-t", "-q", str(path)])
-        stream = self.stream_of(value)
+        stream = self.stream_in(value, path.read_bytes())
         assert run_tool([program, "-d", "-c", "-q", str(path)]) == stream
         codec.check_tool_listing(program, path, case, stream)
 

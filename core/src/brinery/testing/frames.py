@@ -2,9 +2,12 @@
 
 :func:`walk_frames` reads a zstd or LZ4 file with the codec library's own decompressor and
 brinery's hint layout spelled out here, not with the plugin, so what it finds is evidence about
-what the plugin wrote.  :func:`frame_size` lowers a compressor's frame size for a while: with
-1 KiB frames a small object is cut into several, and a loop over every byte of the file covers
-frame boundaries and hints too.
+what the plugin wrote.  An indexed file (format 1.4) ends with a seek table (the zstd seekable
+format's, docs/format.md section 3): a skippable frame too, but no hint; :func:`walk_frames`
+tells it apart, :func:`seek_table_span` finds it and :func:`seek_table_entries` reads it, by the
+layout spelled out here as well.  :func:`frame_size` lowers a compressor's frame size for a
+while: with 1 KiB frames a small object is cut into several, and a loop over every byte of the
+file covers frame boundaries and hints too.
 """
 
 from __future__ import annotations
@@ -22,10 +25,15 @@ __all__ = [
     "HINT_COMPRESSED",
     "HINT_TAG",
     "HINT_UNCOMPRESSED",
+    "SEEKABLE_MAGIC",
+    "SEEK_TABLE",
+    "SEEK_TABLE_MAGIC",
     "SKIPPABLE_MAGIC",
     "SKIPPABLE_MAGIC_MASK",
     "Frame",
     "frame_size",
+    "seek_table_entries",
+    "seek_table_span",
     "walk_frames",
     "with_u64",
 ]
@@ -37,6 +45,15 @@ HINT = struct.Struct("<II4sQQ")
 HINT_TAG = b"BRFH"
 #: Where a hint's compressed and uncompressed sizes (little-endian u64) are, from its start.
 HINT_COMPRESSED, HINT_UNCOMPRESSED = 12, 20
+#: The seek table that ends an indexed zstd or LZ4 file: a skippable frame of this magic (bytes
+#: 5E 2A 4D 18) whose last 4 bytes are :data:`SEEKABLE_MAGIC` (bytes B1 EA 92 8F).  Its payload
+#: is one (u32 compressed size, u32 decompressed size) per frame of the file, hints included,
+#: then a footer: u32 number of frames, u8 descriptor (0: no checksums), the seekable magic.
+SEEK_TABLE_MAGIC, SEEKABLE_MAGIC = 0x184D2A5E, 0x8F92EAB1
+SEEK_TABLE = "seek table"  # the kind of frame walk_frames gives it
+_SEEK_HEADER = struct.Struct("<II")
+_SEEK_ENTRY = struct.Struct("<II")
+_SEEK_FOOTER = struct.Struct("<IBI")
 
 
 class Frame(NamedTuple):
@@ -44,7 +61,7 @@ class Frame(NamedTuple):
 
     start: int
     length: int
-    kind: str  # "data" or "skippable"
+    kind: str  # "data", "skippable", or SEEK_TABLE (the skippable frame that ends the file)
     output: int  # decompressed bytes (data frames)
     hint: tuple[int, int] | None  # (compressed, uncompressed) announced by a brinery hint
 
@@ -54,14 +71,21 @@ def walk_frames(data: bytes, new_decompressor: Callable[[], Any]) -> list[Frame]
 
     ``new_decompressor()`` returns the codec library's decompressor for one frame, with
     ``decompress(data)``, ``eof`` and ``unused_data``; skippable frames are recognised by their
-    magic number, and brinery's hints among them by their length and tag.
+    magic number, brinery's hints among them by their length and tag, and the seek table by
+    its magic, its place (it ends the file) and its last 4 bytes (:func:`seek_table_span`):
+    its kind is :data:`SEEK_TABLE`, and it is no hint.
     """
     frames = []
     position = 0
+    table = seek_table_span(data)
     while position < len(data):
         (magic,) = struct.unpack_from("<I", data, position)
         if magic & SKIPPABLE_MAGIC_MASK == SKIPPABLE_MAGIC:
             (size,) = struct.unpack_from("<I", data, position + 4)
+            if table is not None and position == table.start:
+                frames.append(Frame(position, len(table), SEEK_TABLE, 0, None))
+                position = table.stop
+                continue
             hint = None
             if size == HINT.size - 8 and data[position + 8 : position + 12] == HINT_TAG:
                 _, _, _, compressed, uncompressed = HINT.unpack_from(data, position)
@@ -76,6 +100,37 @@ def walk_frames(data: bytes, new_decompressor: Callable[[], Any]) -> list[Frame]
         frames.append(Frame(position, length, "data", len(output), None))
         position += length
     return frames
+
+
+def seek_table_span(data: bytes) -> range | None:
+    """Where in ``data`` the seek table that ends it lies, None if none does.
+
+    A seek table ends the file with :data:`SEEKABLE_MAGIC`, after its footer's count of
+    frames (of 8 bytes each: brinery writes no checksums); it starts with the skippable-frame
+    header :data:`SEEK_TABLE_MAGIC` and a size that takes it to the end of the file.
+    """
+    if len(data) < _SEEK_HEADER.size + _SEEK_FOOTER.size:
+        return None
+    count, _descriptor, magic = _SEEK_FOOTER.unpack_from(data, len(data) - _SEEK_FOOTER.size)
+    length = _SEEK_HEADER.size + count * _SEEK_ENTRY.size + _SEEK_FOOTER.size
+    if magic != SEEKABLE_MAGIC or length > len(data):
+        return None
+    start = len(data) - length
+    if _SEEK_HEADER.unpack_from(data, start) != (SEEK_TABLE_MAGIC, length - _SEEK_HEADER.size):
+        return None
+    return range(start, len(data))
+
+
+def seek_table_entries(data: bytes) -> list[tuple[int, int]]:
+    """The (compressed size, decompressed size) of each frame that the seek table ending
+    ``data`` lists, in order; fails unless ``data`` ends with a seek table without checksums
+    (descriptor 0), as brinery writes it."""
+    table = seek_table_span(data)
+    assert table is not None, "the data does not end with a seek table"
+    descriptor = data[-_SEEK_FOOTER.size + 4]
+    assert descriptor == 0, f"the seek table's descriptor is {descriptor:#04x}, not 0"
+    entries = data[table.start + _SEEK_HEADER.size : table.stop - _SEEK_FOOTER.size]
+    return list(_SEEK_ENTRY.iter_unpack(entries))
 
 
 def with_u64(data: bytes, offset: int, value: int) -> bytes:

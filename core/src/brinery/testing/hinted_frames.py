@@ -4,8 +4,9 @@ Such a plugin (zstd, LZ4) writes one frame of its format per 4 MiB of the briner
 with its content checksum, and before each frame but the first a hint: a skippable frame (which
 the codec's tools skip) holding the next frame's compressed and uncompressed sizes, so loads
 hand whole frames to threads.  A hint comes from the file, so it is also an attack surface: a
-hint that lies about sizes must cost no memory and be reported as damage.  The codec is
-described by a :class:`~brinery.testing.HintedFramesCodec`.
+hint that lies about sizes must cost no memory and be reported as damage.  An indexed file
+(the default) also ends with a seek table listing every frame, hints included: a skippable frame
+as well, but no hint.  The codec is described by a :class:`~brinery.testing.HintedFramesCodec`.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ from .frames import (
     HINT,
     HINT_COMPRESSED,
     HINT_UNCOMPRESSED,
+    SEEK_TABLE,
     Frame,
     frame_size,
+    seek_table_entries,
     walk_frames,
     with_u64,
 )
@@ -77,10 +80,12 @@ class HintedFramesContract(CodecContract):
         """The frames of ``data``, read with the codec library's decompressor."""
         return walk_frames(data, self.codec.new_decompressor)
 
-    def test_frames_carry_their_checksum(self) -> None:
-        data = dumps(sample_object(), compress=self.codec.name)
+    @pytest.mark.parametrize("index", [True, False], ids=["indexed", "unindexed"])
+    def test_frames_carry_their_checksum(self, index: bool) -> None:
+        data = dumps(sample_object(), compress=self.codec.name, index=index)
         frames = [frame for frame in self.walk(data) if frame.kind == "data"]
-        assert len(frames) == 1  # 126 KB of stream: one frame
+        # 126 KB of stream: one frame, and when indexed one more, which the index record starts.
+        assert len(frames) == (2 if index else 1)
         for frame in frames:
             assert self.codec.has_checksum(data[frame.start :])
 
@@ -90,11 +95,13 @@ class HintedFramesContract(CodecContract):
         frames = self.walk(data)
         data_frames = [frame for frame in frames if frame.kind == "data"]
         assert len(data_frames) >= 5, frames
-        # data, hint, data, hint, ..., data: every hint announces the frame that follows it.
+        # data, hint, data, hint, ..., data: every hint announces the frame that follows it;
+        # then the seek table, which lists every frame before it (hints: frames of nothing).
         kinds = [frame.kind for frame in frames]
-        assert kinds == ["data", "skippable"] * (len(data_frames) - 1) + ["data"]
-        for hint, frame in zip(frames[1::2], frames[2::2], strict=True):
+        assert kinds == ["data", "skippable"] * (len(data_frames) - 1) + ["data", SEEK_TABLE]
+        for hint, frame in zip(frames[1:-1:2], frames[2:-1:2], strict=True):
             assert hint.hint == (frame.length, frame.output), (hint, frame)
+        assert seek_table_entries(data) == [(frame.length, frame.output) for frame in frames[:-1]]
         largest = codec.compressor.framing.frame_size
         assert largest is not None
         assert all(0 < frame.output <= largest for frame in data_frames)
@@ -182,10 +189,12 @@ class HintedFramesContract(CodecContract):
         brinery.dump(many_frames_object(codec.name), path)
         frames = self.walk(path.read_bytes())
         data_frames = sum(frame.kind == "data" for frame in frames)
-        skippable = sum(frame.kind == "skippable" for frame in frames)
+        hints = sum(frame.kind == "skippable" and frame.hint is not None for frame in frames)
         assert data_frames >= 4
-        assert skippable == data_frames - 1
-        codec.check_frame_listing(program, path, data_frames, skippable)
+        assert hints == data_frames - 1
+        assert [frame.kind for frame in frames].count("skippable") == hints
+        assert frames[-1].kind == SEEK_TABLE  # (the file is indexed)
+        codec.check_frame_listing(program, path, data_frames, hints + 1)
 
     # -- hints from a hostile file: believed only as far as the frame limit, the file and
     #    max_bytes
