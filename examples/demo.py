@@ -112,6 +112,16 @@ def _the_uncompressed_file_again(value: dict[str, Any]) -> None:
         'brinery.load("demo.pkl", mmap_mode="r")', lambda: brinery.load("demo.pkl", mmap_mode="r")
     )
     print(f"{seconds:>8.2f}  arrays mapped: {type(mapped['readings']).__name__}, read when used")
+
+    def one_entry_and_rows() -> tuple[Any, Any]:
+        with brinery.open("demo.pkl") as opened:  # the index only, then what is asked
+            return opened["parameters"], opened.array('["readings"]')[10:12]
+
+    call = 'brinery.open("demo.pkl")[key], .array()[10:12]'
+    (parameters, rows), seconds = timed(call, one_entry_and_rows)
+    if not same(parameters, value["parameters"]) or not same(rows, value["readings"][10:12]):
+        raise SystemExit("random access changed the object")
+    print(f"{seconds:>8.2f}  one entry and two rows, without the rest")
     needed, seconds = timed(
         'brinery.untrusted_types("demo.pkl")', lambda: brinery.untrusted_types("demo.pkl")
     )
