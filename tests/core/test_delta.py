@@ -37,6 +37,7 @@ from brinery.format.layout import (
     SHUFFLED_RECORDS_FLAG,
 )
 from brinery.format.shuffle import Shuffle, shuffled_blocks, unshuffled_pieces
+from brinery.framing import ZLIB_LOCATOR
 from brinery.testing import assert_same, compressed_stream, dumps, record_headers
 
 BYTE, BIT, DELTA = 0x0002, 0x0004, 0x0008  # the record flags, as docs/format.md gives them
@@ -62,7 +63,7 @@ def _filters(stream: bytes) -> list[tuple[int, int]]:
 def _zlib_stream(data: bytes) -> bytes:
     """The stream inside a zlib file (frames concatenated)."""
     parts = []
-    while data:
+    while data and ZLIB_LOCATOR.parse(data) is None:  # (an indexed file's locator)
         decompressor = zlib.decompressobj()
         parts.append(decompressor.decompress(data))
         data = decompressor.unused_data

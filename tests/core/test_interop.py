@@ -209,3 +209,38 @@ def test_threads_do_not_change_the_bytes(codec, big_value, threaded_files):
     assert threaded == single
     for load_threads in (1, 2):
         _check_big(brinery.load(io.BytesIO(single), threads=load_threads), big_value)
+
+
+@pytest.mark.parametrize(
+    "command", [["gzip", "-dc"], ["zcat"], ["pigz", "-dc"], ["gzip", "-t"], ["pigz", "-t"]]
+)
+def test_gzip_tools_pass_the_locator_member_silently(command, threaded_files, file_stream):
+    """An indexed gzip file ends with brinery's locator, an empty gzip member with an FEXTRA
+    subfield ``BR``: the tools read it as the empty member it is, without a word, and so do
+    Python's ``gzip.decompress`` and ``GzipFile``."""
+    path = threaded_files["gzip"]
+    data = path.read_bytes()
+    locator = brinery.compressors()["gzip"].framing.locator
+    assert locator is not None
+    assert locator.parse(data[-locator.size :]) is not None
+    result = subprocess.run([*_tool(command), str(path)], capture_output=True, check=False)
+    assert (result.returncode, result.stderr) == (0, b"")
+    if command[-1] != "-t":
+        assert result.stdout == file_stream("gzip")
+    assert gzip.decompress(data) == file_stream("gzip")
+    with gzip.GzipFile(fileobj=io.BytesIO(data)) as file:
+        assert file.read() == file_stream("gzip")
+
+
+def test_zlib_single_stream_readers_ignore_the_trailer(big_value):
+    """No zlib reader looks past its first stream: an indexed zlib file's trailer (brinery's
+    locator) changes nothing for them: ``zlib.decompress`` gives the first frame, as before."""
+    data = _dump_bytes(big_value, "zlib", threads=1)
+    locator = brinery.compressors()["zlib"].framing.locator
+    assert locator is not None
+    assert locator.parse(data[-locator.size :]) is not None
+    decompressor = zlib.decompressobj()
+    first = decompressor.decompress(data)
+    assert decompressor.eof
+    assert first[:8] == STREAM_MAGIC
+    assert zlib.decompress(data) == first

@@ -102,6 +102,16 @@ def test_lists_and_tuples_by_position(tmp_path: Path, container: type) -> None:
             opened["0"]
 
 
+def test_in_asks_what_it_asks_of_the_container(tmp_path: Path) -> None:
+    with brinery.open(_file(tmp_path, ["x", {"k": 1}, 3])) as opened:
+        assert "x" in opened
+        assert {"k": 1} in opened
+        assert "y" not in opened
+    with brinery.open(_file(tmp_path, {"a": 1})) as opened:
+        assert "a" in opened
+        assert 1 not in opened  # (a dict's keys, not its values)
+
+
 def test_a_value_that_is_not_a_container(tmp_path: Path) -> None:
     with brinery.open(_file(tmp_path, MATRIX)) as opened:
         assert opened.container == "value"
@@ -166,7 +176,7 @@ def test_an_entry_reads_only_its_own_bytes() -> None:
 
 def test_files_without_an_index_answer_the_same(tmp_path: Path) -> None:
     value = _value()
-    for options in ({"index": False}, {"index": True, "compress": "gzip"}):
+    for options in ({"index": False}, {"index": True, "compress": "lzma"}):
         path = tmp_path / "plain.brn"
         brinery.dump(value, path, **options)
         with brinery.open(path) as opened:

@@ -353,7 +353,21 @@ def test_an_empty_stream_has_a_table_of_its_one_frame() -> None:
     assert (table[0].compressed_offset, table[0].decompressed_size) == (0, 0)
 
 
-@pytest.mark.parametrize("codec", ["gzip", "lzma"])
+@pytest.mark.parametrize("codec", ["gzip", "zlib"])
+def test_without_hints_the_option_adds_the_locator(codec: str) -> None:
+    """gzip and zlib have no seek table: an indexed stream ends with their locator instead,
+    which says where the frame after ``frames_so_far`` begins, and where it lies itself."""
+    compressor = brinery.compressors()[codec]
+    locator = compressor.framing.locator
+    assert locator is not None
+    data = _data(100_000)
+    with_option, entries = _write(compressor, [data[:500], data[500:]], frames_after=0)
+    without, _ = _write(compressor, [data[:500], data[500:]], seek_table_=False, frames_after=0)
+    index_frame = entries[0].compressed_offset + entries[0].compressed_size
+    assert with_option == without + locator.encode(index_frame, len(without))
+
+
+@pytest.mark.parametrize("codec", ["bz2", "lzma"])
 def test_without_hints_the_option_does_nothing(codec: str) -> None:
     compressor = brinery.compressors()[codec]
     data = _data(100_000)

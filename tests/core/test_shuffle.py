@@ -45,6 +45,7 @@ from brinery.format.shuffle import (
     shuffled_blocks,
     unshuffled_pieces,
 )
+from brinery.framing import ZLIB_LOCATOR
 from brinery.testing import RecordHeader, assert_same, compressed_stream, dumps, record_headers
 
 BYTE, BIT = 0x0002, 0x0004  # the record flags, as docs/format.md gives them
@@ -65,7 +66,7 @@ def _stream_of(data: bytes, codec: str) -> bytes:
     """The uncompressed stream inside ``codec``'s file."""
     if codec == "zlib":
         parts = []
-        while data:
+        while data and ZLIB_LOCATOR.parse(data) is None:  # (an indexed file's locator)
             decompressor = zlib.decompressobj()
             parts.append(decompressor.decompress(data))
             data = decompressor.unused_data

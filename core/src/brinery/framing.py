@@ -62,7 +62,51 @@ class Framing:
     header: Callable[[int], bytes] = _no_header
     #: The bytes written once after the last frame (a container's end marker).
     trailer: bytes = b""
+    #: What an indexed stream's file ends with to locate its index record's frame from the
+    #: end of the file, for codecs that have no seek table (gzip, zlib), or ``None``.
+    locator: FixedLocator | None = None
 
+
+class FixedLocator:
+    """A locator of fixed shape: ``prefix``, u64 LE offset (in the compressed data) of the
+    frame where the index record begins, u64 LE offset of the locator itself, ``suffix``.
+
+    Written after the last frame of an indexed stream by codecs without a seek table
+    (docs/format.md, section 3, "Locators"), so a reader finds the index from the file's end.
+    """
+
+    def __init__(self, prefix: bytes, suffix: bytes = b"") -> None:
+        self.prefix = prefix
+        self.suffix = suffix
+        self.size = len(prefix) + _LOCATOR_OFFSETS.size + len(suffix)
+
+    def encode(self, index_frame: int, own_offset: int) -> bytes:
+        return self.prefix + _LOCATOR_OFFSETS.pack(index_frame, own_offset) + self.suffix
+
+    def parse(self, data: bytes) -> tuple[int, int] | None:
+        """The two offsets, if ``data`` has exactly the locator's shape; else ``None``."""
+        if (
+            len(data) != self.size
+            or not data.startswith(self.prefix)
+            or not data.endswith(self.suffix)
+        ):
+            return None
+        index_frame, own_offset = _LOCATOR_OFFSETS.unpack_from(data, len(self.prefix))
+        return int(index_frame), int(own_offset)
+
+
+_LOCATOR_OFFSETS = struct.Struct("<QQ")
+
+#: gzip's: a final empty member whose header has FEXTRA with one subfield 'B','R' of 16 bytes
+#: (the two offsets), then an empty fixed-Huffman deflate block, CRC32 0 and ISIZE 0: 42
+#: bytes, which gzip, zcat, pigz and Python's gzip module decompress to nothing.
+GZIP_LOCATOR = FixedLocator(
+    b"\x1f\x8b\x08\x04\x00\x00\x00\x00\x00\xff\x14\x00BR\x10\x00",
+    b"\x03\x00" + bytes(8),
+)
+#: zlib's: ``BRLOC`` 01 00 00, then the two offsets: 24 bytes after the last zlib stream
+#: (no zlib reader looks past the first stream; 0x42 is no zlib header's first byte).
+ZLIB_LOCATOR = FixedLocator(b"BRLOC\x01\x00\x00")
 
 #: Independent frames of 4 MiB, nothing between them: what most codecs use.
 FRAMES = Framing()

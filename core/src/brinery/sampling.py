@@ -137,8 +137,8 @@ def sample_file(
                     sampler.add(piece)
                     if on_read is not None:
                         on_read(source.position, total)
-            if on_read is not None:
-                on_read(source.position, total)
+        if on_read is not None:  # (after the frames' end: a locator or seek table read)
+            on_read(source.position, total)
         check_nothing_follows(source, os.fspath(path))
     return Sample(
         stream=stream_of(sampler.parts(), threads),

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from ..codec_adapters import ZlibStyleDecompressor
 from ..compressor import Compressor, StreamCompressor, StreamDecompressor
-from ..framing import MIB, SINGLE_FRAME, Framing
+from ..framing import GZIP_LOCATOR, MIB, SINGLE_FRAME, ZLIB_LOCATOR, Framing
 
 if TYPE_CHECKING:
     from ..hookspecs import RegisterCompressor
@@ -42,6 +42,7 @@ class ZlibCompressor(Compressor):
     extensions = (".z",)
     levels = range(10)
     default_level = 3
+    framing = Framing(locator=ZLIB_LOCATOR)
     errors = (zlib.error,)
 
     def new_compressor(self, level: int) -> StreamCompressor:
@@ -60,6 +61,7 @@ class GzipCompressor(Compressor):
     extensions = (".gz",)
     levels = range(10)
     default_level = 3
+    framing = Framing(locator=GZIP_LOCATOR)
     errors = (zlib.error,)
 
     def new_compressor(self, level: int) -> StreamCompressor:

@@ -50,16 +50,30 @@ class FileAccess:
 
 
 class FrameAccess:
-    """A compressed stream whose frames a seek table lists (zstd, lz4)."""
+    """A compressed stream whose frames a seek table lists (zstd, lz4), or the frames an index
+    lists, as a table (gzip, zlib, xz, bz2: :func:`.locate.frame_table`).
+
+    ``tail``: the stream's end, from ``tail[0]`` on, already decompressed (the index and end
+    records, found through a locator: :mod:`.locate`); the table's frames then end there.  A
+    byte neither they nor the tail hold is damage.
+    """
 
     def __init__(
-        self, file: IO[bytes], start: int, table: seek_table.SeekTable, compressor: Compressor
+        self,
+        file: IO[bytes],
+        start: int,
+        table: seek_table.SeekTable,
+        compressor: Compressor,
+        tail: tuple[int, bytes] | None = None,
     ) -> None:
         self._file = file
         self._start = start  # where the compressed data begins in the file
         self._table = table
         self._compressor = compressor
         self.size = table.decompressed_size
+        self._tail_offset, self._tail = tail if tail is not None else (self.size, b"")
+        if tail is not None:
+            self.size = self._tail_offset + len(self._tail)
         self._kept: OrderedDict[int, bytes] = OrderedDict()
         self.frames_read = 0  # (what a test, or a caller measuring, may look at)
 
@@ -67,6 +81,15 @@ class FrameAccess:
         size = max(0, min(size, self.size - offset))
         parts = []
         while size > 0:
+            if offset >= self._tail_offset:
+                within = offset - self._tail_offset
+                parts.append(self._tail[within : within + size])
+                break
+            if offset >= self._table.decompressed_size:
+                raise CorruptFileError(
+                    f"stream byte {offset} lies in none of the {self._compressor.name} frames "
+                    "the index lists"
+                )
             number = self._table.frame_holding(offset)
             frame = self._table[number]
             data = self._frame(number)

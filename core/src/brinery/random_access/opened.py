@@ -2,10 +2,12 @@
 
 An indexed stream (format 1.4, ``dump(index=True)``) ends with an index saying where each part
 of its pickle and each array record lies (docs/format.md, section 5.5).  Opening reads the
-stream header, the end record and the index: from the end of an uncompressed file, or through
-a zstd or lz4 file's seek table.  ``opened[key]`` then reads and unpickles only that entry's
-part; ``opened.array(path)`` gives a :class:`LazyArray` whose slices on the first axis read
-only the bytes (or, compressed, the frames) holding them.
+stream header, the end record and the index: from the end of an uncompressed file, through
+a zstd or lz4 file's seek table, or through the locator a gzip or zlib file ends with, or by
+walking back through an xz or bz2 file's last streams (:mod:`.locate`).  ``opened[key]``
+then reads and unpickles only that entry's part; ``opened.array(path)`` gives a
+:class:`LazyArray` whose slices on the first axis read only the bytes (or, compressed, the
+frames) holding them.
 
 Any other file (older, unindexed, joblib's, another compressor's) opens too, by reading it
 through once on first use, as ``load`` does, and then answers from the loaded object.
@@ -30,6 +32,7 @@ import xxhash
 from .. import remote
 from ..arguments import checked_threads
 from ..array_paths import key_text
+from ..compressor import Compressor
 from ..errors import CorruptFileError, InvalidArgumentError
 from ..format.index import DICT, LIST, NOT_SPLIT, TUPLE, Index, RecordEntry, decode
 from ..format.layout import (
@@ -50,6 +53,7 @@ from ..scan import ArrayInfo, Global, Scanner
 from ..streams import seek_table
 from ..unpickling import Mode, OffsetMemo, Reading, unpickle_parts
 from .access import ByteAccess, FileAccess, FrameAccess, Window, read_exactly
+from .locate import frame_table, locate
 
 Source = str | os.PathLike[str] | IO[bytes]
 
@@ -146,7 +150,8 @@ class Opened:
             compressor = detect_compressor(head)
             table = self._seek_table(size)
             if table is None:
-                return  # (no locator: read through on first use)
+                self._locate(size, compressor)
+                return
             self._access = FrameAccess(self._file, self._start, table, compressor)
         else:
             return
@@ -156,6 +161,23 @@ class Opened:
             self._access = None
             return
         self.index = self._index(flags & CHECKSUMS_FLAG != 0)
+
+    def _locate(self, size: int, compressor: Compressor) -> None:
+        """The index of a compressed file without a seek table, through its locator (gzip,
+        zlib) or by walking back (xz, bz2): :mod:`.locate`; without one (an older file,
+        lzma-alone, lzo, a file cut short), nothing: the file is read through on first use."""
+        located = locate(self._file, self._start, size, compressor)
+        if located is None:
+            return
+        self._header = located.header
+        tail = (located.index_offset, located.tail)
+        empty = seek_table.SeekTable(np.zeros(0, np.uint64), np.zeros(0, np.uint64), 0, 0)
+        self._access = FrameAccess(self._file, self._start, empty, compressor, tail)
+        flags = STREAM_HEADER.unpack(self._header)[3]
+        index = self._index(flags & CHECKSUMS_FLAG != 0)
+        table = frame_table(index, located)
+        self._access = FrameAccess(self._file, self._start, table, compressor, tail)
+        self.index = index
 
     def _seek_table(self, size: int) -> seek_table.SeekTable | None:
         if size < seek_table.SMALLEST_TABLE:
@@ -243,8 +265,12 @@ class Opened:
             return iter(self.keys())
         return (self[number] for number in range(len(self)))
 
-    def __contains__(self, key: object) -> bool:
-        return key in self.keys() if self.container == "dict" else False
+    def __contains__(self, item: object) -> bool:
+        """A dict's key, as ``in`` asks of a dict; a list's or tuple's item, as ``in`` asks of
+        them (each entry loaded in turn until one is equal)."""
+        if self.container == "dict":
+            return item in self.keys()
+        return any(entry is item or entry == item for entry in self)
 
     def __getitem__(self, key: Any) -> Any:
         if self.index is None or self.index.container == NOT_SPLIT:

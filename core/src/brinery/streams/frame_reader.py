@@ -18,7 +18,9 @@ every byte decompressed counts against ``max_bytes``, and no codec call is asked
 A hinted codec's indexed stream ends with a seek table (:mod:`.seek_table`) after its last
 frame: the reader tallies the frames and hints it passes over (in constant memory), and reads
 the table as part of the stream, checked against them, so that what follows it (another stream)
-is the caller's.
+is the caller's.  An indexed gzip or zlib stream ends with a locator instead (an empty gzip
+member, a zlib trailer: :attr:`~brinery.framing.Framing.locator`), which is no frame: the reader
+stops at it, and reads and checks it when the stream is finished.
 """
 
 from __future__ import annotations
@@ -119,7 +121,7 @@ class FrameReader(io.RawIOBase):
                     target[: len(chunk)] = chunk
                     return len(chunk)
                 continue
-            if not self._at_frame_boundary():
+            if not self._at_frame_boundary() or self._at_locator():
                 return 0
             hint = self._take_hint()
             if hint is None:
@@ -143,6 +145,8 @@ class FrameReader(io.RawIOBase):
             self._settle_streamed_frame()
         if seek_table and self._compressor.framing.hints is not None:
             self._read_seek_table()
+        if seek_table and self._compressor.framing.locator is not None:
+            self._read_locator()
         self._close_pool()
 
     def check_current_frame(self) -> None:
@@ -178,6 +182,18 @@ class FrameReader(io.RawIOBase):
         if self._decompressor is not None:
             self._settle_streamed_frame()
         return self._next_hint is not None or not self._source.at_end()
+
+    def _at_locator(self) -> bool:
+        """Whether a locator (gzip, zlib) starts here, or the data ends inside the start of
+        one: no frame, the stream's data is over (:meth:`finish` reads it)."""
+        locator = self._compressor.framing.locator
+        if locator is None:
+            return False
+        head = bytes(self._source.peek(len(locator.prefix)))
+        if head == locator.prefix:
+            return True
+        # (a file cut inside the locator's prefix: finish says it is cut short)
+        return 0 < len(head) < len(locator.prefix) and locator.prefix.startswith(head)
 
     def _settle_streamed_frame(self) -> None:
         """The streamed frame ended: give back what follows it, and tally it."""
@@ -385,6 +401,41 @@ class FrameReader(io.RawIOBase):
             return
         self._tally.check(parse_seek_table(table, self._source.position - self._origin))
         self._source.read_exactly(length, "the seek table")
+
+    def _read_locator(self) -> None:
+        """Read the locator that follows an indexed gzip or zlib stream's last frame (its gzip
+        member, its zlib trailer: docs/format.md, section 3), checked; leave anything that
+        does not start as one where it is (an older file's next stream).
+
+        Its first offset, the index record's frame, lies at or before the frame holding the
+        end record; its second is its own place in the compressed data."""
+        locator = self._compressor.framing.locator
+        assert locator is not None
+        if not self._at_locator():
+            return
+        data = bytes(self._source.peek(locator.size))
+        found = locator.parse(data)
+        own = self._source.position - self._origin
+        last_frame = self._frame_start - self._origin
+        name = self._compressor.name
+        if len(data) < locator.size:
+            raise TruncatedFileError(
+                f"the {name} data ends in the middle of its locator (at byte {own} of the "
+                f"compressed data: {len(data)} of its {locator.size} bytes)"
+            )
+        if found is None:
+            raise CorruptFileError(
+                f"the {name} locator after the stream (at byte {own} of the compressed data) "
+                "is damaged: it does not have the locator's shape"
+            )
+        index_frame, said = found
+        if said != own or not 0 < index_frame <= last_frame:
+            raise CorruptFileError(
+                f"the {name} locator at byte {own} of the compressed data says it lies at byte "
+                f"{said} and the index record's frame at byte {index_frame} (the last frame "
+                f"starts at byte {last_frame})"
+            )
+        self._source.read_exactly(locator.size, f"the {name} locator")
 
     def _pool_(self) -> ThreadPoolExecutor:
         if self._pool is None:

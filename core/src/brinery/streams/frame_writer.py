@@ -26,7 +26,9 @@ The writer keeps where each frame it wrote lies (:class:`~brinery.streams.seek_t
 a tuple appended per frame, nothing more on the hot path): :meth:`FrameWriter.frames_so_far`
 hands them to the format writer for an indexed stream's index, and with ``seek_table=True`` a
 hinted codec's file ends with a seek table listing every frame (:mod:`.seek_table`), from which
-a reader finds any frame from the end of the file.
+a reader finds any frame from the end of the file.  A codec without hints whose framing has a
+locator (gzip, zlib: :attr:`~brinery.framing.Framing.locator`) ends an indexed stream's file
+with it instead: where the index record's frame begins, found from the end of the file.
 """
 
 from __future__ import annotations
@@ -61,7 +63,9 @@ class FrameWriter(io.RawIOBase):
 
     ``seek_table``: end the file with a seek table listing every frame, when the codec's frames
     are hinted (zstd, LZ4: the table is a skippable frame their tools skip, as they skip hints);
-    for other codecs it does nothing.
+    for a codec whose framing has a locator (gzip, zlib), end it with the locator (after the
+    stream's last frame: where the frame that :meth:`frames_so_far` started begins); for other
+    codecs it does nothing.
     """
 
     def __init__(
@@ -94,6 +98,8 @@ class FrameWriter(io.RawIOBase):
         self._seek_table = (
             seek_table and self._framing.hints is not None and self._frame_size is not None
         )
+        self._locator = self._framing.locator if seek_table else None
+        self._index_frame: int | None = None  # where the frame after frames_so_far() begins
         header = self._framing.header(level)
         write_all(fileobj, header)
         self._compressed_written = len(header)  # where the next frame's hint (or frame) starts
@@ -182,6 +188,7 @@ class FrameWriter(io.RawIOBase):
         self.end_frame()
         while self._in_flight:
             self._write_oldest()
+        self._index_frame = self._compressed_written
         return list(self._entries)
 
     def close(self) -> None:
@@ -199,6 +206,9 @@ class FrameWriter(io.RawIOBase):
                     self._write_oldest()
                 if self._seek_table:
                     self._write_seek_table()
+                if self._locator is not None and self._index_frame is not None:
+                    locator = self._locator.encode(self._index_frame, self._compressed_written)
+                    write_all(self._fileobj, locator)
             write_all(self._fileobj, self._framing.trailer)
         finally:
             self._shut_down()

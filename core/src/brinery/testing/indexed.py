@@ -118,7 +118,8 @@ def compressed_stream(
     the file's header; each decodes alone (between the file's header and trailer) to the
     stream's bytes up to the next frame's, the last up to the index record (which starts a frame
     of its own); a hint, if the codec writes them, lies between each and the next, nothing
-    else; and what follows the last decodes to the rest of the stream.  Then ``plain`` with
+    else; and what follows the last decodes to the rest of the stream (up to the locator a
+    codec without a seek table ends the file with, which must say where it is).  Then ``plain`` with
     those frames (:func:`with_frames`) is returned, for the caller to compare with the stream:
     anything that differs, in the index too, is then found.
     """
@@ -143,6 +144,11 @@ def compressed_stream(
         alone = decode(header + data[offset : offset + length] + framing.trailer)
         assert alone == expected[start:stop], f"frame {number} {frames[number]} decodes otherwise"
     last = frames[-1]
-    rest = decode(header + data[last[1] + last[2] :])
+    end = len(data)
+    if framing.locator is not None:  # (gzip, zlib: the file ends with the locator, exactly)
+        end -= framing.locator.size
+        located = framing.locator.encode(last[1] + last[2], end)
+        assert data[end:] == located, "the file does not end with its locator"
+    rest = decode(header + data[last[1] + last[2] : end])
     assert rest == expected[index_at:], "what follows the frames the index lists decodes otherwise"
     return expected
