@@ -61,7 +61,9 @@ class RecordEntry(NamedTuple):
 
 class FrameEntry(NamedTuple):
     """A compressed frame: its first uncompressed byte's stream offset, its first compressed
-    byte's offset in the compressed data (after any hint before it), its compressed length."""
+    byte's offset from the start of the compressed data (a framing header, such as lzop's,
+    counts; any hint before the frame is before this offset), its compressed length.  The
+    frame writer records one per frame it writes; the index lists those before the index."""
 
     uncompressed_offset: int
     compressed_offset: int

@@ -267,7 +267,7 @@ class StreamWriter:
         frames: list[FrameEntry] = []
         if self._frames is not None:
             # (the index record then starts a frame of its own)
-            frames = [FrameEntry(*frame) for frame in self._frames.frames_so_far()]
+            frames = self._frames.frames_so_far()
         parts = tuple(
             Part(start, end, memo)
             for (start, end), memo in zip(self._part_bounds, memo_starts, strict=True)

@@ -16,9 +16,9 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 from ..compressor import Compressor
 
 if TYPE_CHECKING:
+    from ..format.index import FrameEntry
     from .frame_reader import FrameReader
     from .frame_writer import FrameWriter
-    from .seek_table import FrameEntry
     from .source import Source
 
 

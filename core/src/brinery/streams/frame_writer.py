@@ -22,7 +22,7 @@ buffer of its own, reused frame after frame (a fresh frame-sized buffer each tim
 faults of the whole array: 65k faults and 10 to 25% of a 256 MB zstd-3 dump), and its frames
 are cut at the filter's block boundaries.
 
-The writer keeps where each frame it wrote lies (:class:`~brinery.streams.seek_table.FrameEntry`:
+The writer keeps where each frame it wrote lies (:class:`~brinery.format.index.FrameEntry`:
 a tuple appended per frame, nothing more on the hot path): :meth:`FrameWriter.frames_so_far`
 hands them to the format writer for an indexed stream's index, and with ``seek_table=True`` a
 hinted codec's file ends with a seek table listing every frame (:mod:`.seek_table`), from which
@@ -43,9 +43,10 @@ from typing import IO, Any
 import numpy as np
 
 from ..compressor import Compressor, StreamCompressor
+from ..format.index import FrameEntry
 from .output import write_all
-from .seek_table import FrameEntry, table_frames
 from .seek_table import encode as encode_seek_table
+from .seek_table import table_frames
 
 __all__ = ["SINGLE_STREAM_PIECE", "FrameEntry", "FrameWriter", "Transform"]
 

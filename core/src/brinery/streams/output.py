@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from .seek_table import FrameEntry
+    from ..format.index import FrameEntry
 
 
 class FrameBoundaries(Protocol):

@@ -25,6 +25,7 @@ from typing import NamedTuple, TypeAlias
 import numpy as np
 
 from ..errors import CorruptFileError
+from ..format.index import FrameEntry
 
 #: The skippable-frame magic the zstd seekable format gives its seek table (bytes 5E 2A 4D 18).
 SEEK_TABLE_MAGIC = 0x184D2A5E
@@ -49,18 +50,6 @@ _SEEKABLE_MAGIC_BYTES = struct.pack("<I", SEEKABLE_MAGIC)
 _PAIR = struct.Struct("<QQ")  # what a FrameTally digests per frame
 
 Buffer: TypeAlias = bytes | bytearray | memoryview
-
-
-class FrameEntry(NamedTuple):
-    """Where one data frame that :class:`~brinery.streams.frame_writer.FrameWriter` wrote lies.
-
-    Offsets count from the start of the compressed data the writer wrote (its framing header
-    included); ``compressed_offset`` is the frame's own first byte, after any hint before it.
-    """
-
-    uncompressed_offset: int  # the uncompressed bytes of the stream before the frame
-    compressed_offset: int
-    compressed_size: int
 
 
 class SeekFrame(NamedTuple):
