@@ -7,7 +7,6 @@ import bz2
 import gzip
 import io
 import lzma
-import zlib
 from functools import partial
 from typing import Any
 
@@ -16,8 +15,7 @@ import pytest
 
 import brinery
 from brinery.format.layout import CHECKSUMS_FLAG, STREAM_HEADER
-from brinery.framing import ZLIB_LOCATOR
-from brinery.testing import compressed_stream
+from brinery.testing import compressed_stream, zlib_streams
 
 SAMPLE = {
     "big": np.arange(8192, dtype="<i8") * 7,  # 64 KiB: an array record
@@ -57,20 +55,9 @@ def test_checksums_where_the_codec_has_no_strong_check(
     assert inner == plain
 
 
-def _zlib_streams(data: bytes) -> bytes:
-    """Every zlib stream of ``data``, one after another (brinery's zlib frames)."""
-    out = []
-    while data and ZLIB_LOCATOR.parse(data) is None:  # (an indexed file's locator)
-        stream = zlib.decompressobj()
-        out.append(stream.decompress(data))
-        assert stream.eof
-        data = stream.unused_data
-    return b"".join(out)
-
-
 def _decompressed(codec: str, data: bytes) -> bytes:
     return {
-        "zlib": _zlib_streams,
+        "zlib": zlib_streams,
         "lzma": lzma.decompress,
         "gzip": gzip.decompress,
         "bz2": bz2.decompress,

@@ -23,11 +23,10 @@ from brinery.format.layout import (
     RECORD_HEADER,
     STREAM_HEADER,
 )
-from brinery.framing import ZLIB_LOCATOR
 from brinery.streams.frame_reader import FrameReader
 from brinery.streams.prefixed import Prefixed
 from brinery.streams.source import Source
-from brinery.testing import compressed_stream
+from brinery.testing import compressed_stream, zlib_streams
 
 ARRAY = np.arange(1 << 17, dtype="<i8")  # 1 MiB: an array record
 
@@ -144,21 +143,10 @@ def test_max_bytes_that_fit_load(index: bool, dumps: Any, assert_same: Any) -> N
         plain = dumps({"a": ARRAY}, compress=False, shuffle=shuffle, index=index)
         if compress:  # the stream is exactly max_bytes long (indexed: listing the frames)
             framing = brinery.compressors()[compress].framing
-            plain = compressed_stream(plain, data, _zlib_streams, framing)
+            plain = compressed_stream(plain, data, zlib_streams, framing)
         assert_same(brinery.load(io.BytesIO(data), max_bytes=len(plain)), {"a": ARRAY})
         with pytest.raises(brinery.SizeLimitError):
             brinery.load(io.BytesIO(data), max_bytes=len(plain) - 1)
-
-
-def _zlib_streams(data: bytes) -> bytes:
-    """Every zlib stream of ``data``, one after another (brinery's zlib frames)."""
-    out = []
-    while data and ZLIB_LOCATOR.parse(data) is None:  # (an indexed file's locator)
-        stream = zlib.decompressobj()
-        out.append(stream.decompress(data))
-        assert stream.eof
-        data = stream.unused_data
-    return b"".join(out)
 
 
 @pytest.mark.parametrize("value", [-1, 2.5, "10", True])

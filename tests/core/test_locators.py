@@ -30,7 +30,7 @@ import pytest
 
 import brinery
 from brinery.format.layout import STREAM_MAGIC
-from brinery.testing import assert_same
+from brinery.testing import CountingFile, assert_same
 
 CODECS = ["gzip", "zlib", "xz", "bz2"]
 TOOLS = {"gzip": ["gzip", "-dc"], "xz": ["xz", "-dc"], "bz2": ["bzip2", "-dc"]}
@@ -52,19 +52,6 @@ def _value() -> dict[str, Any]:
 VALUE = _value()
 
 
-class _CountingFile(io.BytesIO):
-    """A seekable file that counts the bytes read from it."""
-
-    def __init__(self, data: bytes) -> None:
-        super().__init__(data)
-        self.bytes_read = 0
-
-    def read(self, size: int | None = -1, /) -> bytes:
-        data = super().read(size)
-        self.bytes_read += len(data)
-        return data
-
-
 _DUMPS: dict[tuple[str, bool], bytes] = {}
 
 
@@ -84,7 +71,7 @@ def _locator(codec: str) -> Any:
 @pytest.mark.parametrize("codec", CODECS)
 def test_entries_are_read_at_random(codec: str) -> None:
     data = _dumped(codec)
-    file = _CountingFile(data)
+    file = CountingFile(data)
     with brinery.open(file) as opened:
         assert opened.index is not None
         assert opened.keys() == list(VALUE)

@@ -17,7 +17,7 @@ import pytest
 
 import brinery
 from brinery.format.layout import END_LOCATOR, INDEX_RECORD, RECORD_HEADER
-from brinery.testing import assert_same, record_headers
+from brinery.testing import CountingFile, assert_same, record_headers
 
 MATRIX = np.arange(60_000.0).reshape(3_000, 20)  # 480 kB: an array record
 
@@ -40,19 +40,6 @@ def _value() -> dict[str, Any]:
         "ints": np.arange(100_000, dtype=np.int32),
         "model": {"coef_": np.arange(200_000.0).reshape(2_000, 100), "name": "lin"},
     }
-
-
-class _CountingFile(io.BytesIO):
-    """A seekable file that counts the bytes read from it."""
-
-    def __init__(self, data: bytes) -> None:
-        super().__init__(data)
-        self.bytes_read = 0
-
-    def read(self, size: int | None = -1, /) -> bytes:
-        data = super().read(size)
-        self.bytes_read += len(data)
-        return data
 
 
 def _file(tmp_path: Path, value: Any, **options: Any) -> Path:
@@ -161,7 +148,7 @@ def test_an_entry_reads_only_its_own_bytes() -> None:
     big = {f"block{i}": np.full((1000, 125), i, dtype=np.float64) for i in range(40)}  # 40 MB
     buffer = io.BytesIO()
     brinery.dump(big, buffer, index=True)
-    counting = _CountingFile(buffer.getvalue())
+    counting = CountingFile(buffer.getvalue())
     opened = brinery.open(counting)
     opened_bytes = counting.bytes_read
     entry = opened["block17"]

@@ -67,7 +67,14 @@ from .frames import (  # noqa: E402
     walk_frames,
 )
 from .hinted_frames import HintedFramesContract, lying_hints  # noqa: E402
-from .indexed import compressed_stream, index_frames, is_indexed, with_frames  # noqa: E402
+from .indexed import (  # noqa: E402
+    CountingFile,
+    compressed_stream,
+    index_frames,
+    is_indexed,
+    with_frames,
+    zlib_streams,
+)
 from .objects import (  # noqa: E402
     assert_same,
     big_object,
@@ -89,6 +96,7 @@ from .processes import (  # noqa: E402
 from .records import RecordHeader, record_headers  # noqa: E402
 
 __all__ = [
+    "CountingFile",
     "DATA_DAMAGE_ERRORS",
     "FOREIGN_DATA_ERRORS",
     "MAGIC_DAMAGE_ERRORS",
@@ -107,6 +115,7 @@ __all__ = [
     "assert_same",
     "big_object",
     "compressed_stream",
+    "zlib_streams",
     "dumps",
     "find_tool",
     "frame_size",

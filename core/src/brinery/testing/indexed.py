@@ -15,7 +15,9 @@ is listed for, and the frames follow one another as the file's framing says.
 
 from __future__ import annotations
 
+import io
 import struct
+import zlib
 from collections.abc import Callable, Sequence
 
 import xxhash
@@ -30,10 +32,17 @@ from ..format.layout import (
     RECORD_HEADER,
     STREAM_HEADER,
 )
-from ..framing import Framing
+from ..framing import ZLIB_LOCATOR, Framing
 from .records import RecordHeader, record_headers
 
-__all__ = ["compressed_stream", "index_frames", "is_indexed", "with_frames"]
+__all__ = [
+    "CountingFile",
+    "compressed_stream",
+    "index_frames",
+    "is_indexed",
+    "with_frames",
+    "zlib_streams",
+]
 
 #: The index record's head: magic, version, container, parts, records, frames, reserved.
 _INDEX_HEAD = struct.Struct("<4sHHIIII")
@@ -152,3 +161,29 @@ def compressed_stream(
     rest = decode(header + data[last[1] + last[2] : end])
     assert rest == expected[index_at:], "what follows the frames the index lists decodes otherwise"
     return expected
+
+
+def zlib_streams(data: bytes) -> bytes:
+    """Every zlib stream of ``data``, one after another (brinery's zlib frames), up to an
+    indexed file's locator: what a zlib file decompresses to (``zlib.decompress`` stops after
+    the first stream)."""
+    out = []
+    while data and ZLIB_LOCATOR.parse(data) is None:
+        stream = zlib.decompressobj()
+        out.append(stream.decompress(data))
+        assert stream.eof
+        data = stream.unused_data
+    return b"".join(out)
+
+
+class CountingFile(io.BytesIO):
+    """A seekable file that counts the bytes read from it (what random access reads)."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.bytes_read = 0
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        data = super().read(size)
+        self.bytes_read += len(data)
+        return data
