@@ -293,3 +293,47 @@ def test_small_frames_end_records_across_streams(codec: str) -> None:
             assert opened["key39"] == value["key39"]
             tails.add((len(opened._access._tail) % size) < 40)  # (the last frame's share)
     assert tails == {True, False}
+
+
+# -- every flip and every cut, opened ----------------------------------------------------------
+
+
+def _small_frames_file(codec: str) -> bytes:
+    """The kit's framed sample in 1 KiB frames: the locator, the walk back and the frames the
+    index lists all lie within a thousand bytes or so."""
+    from brinery.testing import dumps, frame_size, framed_sample
+
+    with frame_size(codec, 1024):
+        return dumps(framed_sample(), compress=codec)
+
+
+@pytest.mark.parametrize("codec", [*CODECS, "lzma"])
+def test_every_flip_of_an_opened_file_is_refused_or_harmless(codec: str) -> None:
+    """As the plugin contract's loop (CodecContract): each byte flipped, opening the file and
+    reading every entry and a slice raise brinery's errors or give the intact values."""
+    from brinery.testing import framed_sample, wrong_when_opened
+
+    data = _small_frames_file(codec)
+    wrong = {}
+    for offset in range(len(data)):
+        damaged = bytearray(data)
+        damaged[offset] ^= 0xFF
+        found = wrong_when_opened(bytes(damaged), framed_sample())
+        if found:
+            wrong[offset] = found
+    assert wrong == {}
+
+
+@pytest.mark.parametrize("codec", [*CODECS, "lzma"])
+def test_every_cut_of_an_opened_file_is_refused_or_read_through(codec: str) -> None:
+    from brinery.testing import framed_sample, wrong_when_opened
+
+    data = _small_frames_file(codec)
+    with brinery.open(io.BytesIO(data)) as opened:
+        assert (opened.index is not None) == (codec != "lzma")
+    wrong = {
+        length: found
+        for length in range(1, len(data))
+        if (found := wrong_when_opened(data[:length], framed_sample()))
+    }
+    assert wrong == {}

@@ -24,7 +24,7 @@ from .errors import (
     UnsupportedVersionError,
     UntrustedTypesError,
 )
-from .framing import SKIPPABLE_FRAME_HINTS, FrameHint, FrameHints, Framing
+from .framing import SKIPPABLE_FRAME_HINTS, EndFrameFinder, FrameHint, FrameHints, Framing
 from .plugins import PluginWarning, registry
 
 if TYPE_CHECKING:
@@ -115,6 +115,7 @@ __all__ = [
     "CorruptFileError",
     "DependencyMissingError",
     "DumpError",
+    "EndFrameFinder",
     "FrameHint",
     "FrameHints",
     "Framing",

@@ -59,12 +59,40 @@ class Framing:
     #: Hints announcing each frame's sizes before it (all frames but the first), or ``None``.
     hints: FrameHints | None = None
     #: The bytes written once before the first frame, for a level (a container's file header).
+    #: Of the same length at every level: a reader decompressing a frame taken alone puts that
+    #: many bytes from the file's start before it (and :attr:`trailer` after it).
     header: Callable[[int], bytes] = _no_header
     #: The bytes written once after the last frame (a container's end marker).
     trailer: bytes = b""
     #: What an indexed stream's file ends with to locate its index record's frame from the
     #: end of the file, for codecs that have no seek table (gzip, zlib), or ``None``.
     locator: FixedLocator | None = None
+    #: For a codec with no place after its data that its tools pass over silently (lzop):
+    #: an indexed stream's end record is compressed as a frame of its own, the last, and this
+    #: finds that frame from the end of the file through the codec's own block layout.
+    end_frame: EndFrameFinder | None = None
+
+
+class EndFrameFinder(Protocol):
+    """Finds the last frame of a file from its end, for a codec whose framing puts an indexed
+    stream's end record in a frame of its own (docs/format.md, section 3, "Locators").
+
+    What :meth:`find` says comes from the file: the core decompresses the frame it points to
+    and checks that it is exactly the end record, and that the end record's offsets lie in the
+    file, before it believes any of it.
+    """
+
+    def span(self, frame_bytes: int) -> int:
+        """How many bytes from the end of the file :meth:`find` needs to find a last frame of
+        ``frame_bytes`` uncompressed bytes (whatever those bytes compressed to)."""
+        ...
+
+    def find(self, tail: bytes, frame_bytes: int) -> int | None:
+        """Where, in ``tail`` (the last :meth:`span` bytes of the file, or all of a smaller
+        file), the last frame begins, if the file ends with a frame of ``frame_bytes``
+        uncompressed bytes laid out as this codec writes it (the trailer after it); ``None``
+        if it does not."""
+        ...
 
 
 class FixedLocator:

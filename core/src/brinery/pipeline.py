@@ -147,7 +147,12 @@ def write_stream(
     )
     try:
         stream = StreamWriter(
-            compressed, checksums=checksums, frames=compressed, shuffles=shuffles, indexed=indexed
+            compressed,
+            checksums=checksums,
+            frames=compressed,
+            shuffles=shuffles,
+            indexed=indexed,
+            end_record_frame=compression.compressor.framing.end_frame is not None,
         )
         _finish(stream, fill(stream))
     except BaseException:

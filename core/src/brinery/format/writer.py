@@ -62,6 +62,7 @@ class StreamWriter:
         frames: FrameBoundaries | None = None,
         shuffles: bool = False,
         indexed: bool = False,
+        end_record_frame: bool = False,
     ) -> None:
         self._sink = sink
         self._offset = 0
@@ -75,6 +76,9 @@ class StreamWriter:
         # An indexed stream (format 1.4): where its parts begin and end, and its array and
         # buffer records, for the index record (docs/format.md, section 5.5).
         self.indexed = indexed
+        # The end record in a frame of its own (a codec that finds it from the file's end:
+        # :attr:`~brinery.framing.Framing.end_frame`).
+        self._end_record_frame = end_record_frame and frames is not None
         self._part_bounds: list[tuple[int, int]] = []
         self._memory_records: list[RecordEntry] = []
         flags = (
@@ -257,6 +261,8 @@ class StreamWriter:
         payload = b""
         if self.indexed:
             payload = self._write_index(container, list(memo_starts))
+            if self._end_record_frame and self._frames is not None:
+                self._frames.end_frame()
         head = RECORD_HEADER.pack(END_RECORD, 0, 0, 0, len(payload)) + payload
         self._put(head)
         if self._checksums:

@@ -24,6 +24,11 @@ from ..streams.whole_frame import decompress_frame_into
 KEPT_FRAMES = 4
 #: The largest frame a seek table may declare (the zstd seekable format's own limit).
 MAX_FRAME_BYTES = 1 << 30
+#: A frame declaring up to this many bytes is decompressed into memory allocated at once
+#: (brinery writes 4 MiB frames); a larger one into memory that grows as its data comes.
+ALLOCATED_AHEAD = 16 << 20
+#: What a larger frame is decompressed by at a time.
+GROWTH_PIECE = 4 << 20
 
 
 class ByteAccess(Protocol):
@@ -55,7 +60,9 @@ class FrameAccess:
 
     ``tail``: the stream's end, from ``tail[0]`` on, already decompressed (the index and end
     records, found through a locator: :mod:`.locate`); the table's frames then end there.  A
-    byte neither they nor the tail hold is damage.
+    byte neither they nor the tail hold is damage.  ``wrapping``: what a frame taken alone is
+    decompressed between, for a codec whose frames lie between a file header and a trailer
+    (lzop's: the file's header, the end marker).
     """
 
     def __init__(
@@ -65,8 +72,10 @@ class FrameAccess:
         table: seek_table.SeekTable,
         compressor: Compressor,
         tail: tuple[int, bytes] | None = None,
+        wrapping: tuple[bytes, bytes] = (b"", b""),
     ) -> None:
         self._file = file
+        self._wrapping = wrapping
         self._start = start  # where the compressed data begins in the file
         self._table = table
         self._compressor = compressor
@@ -119,27 +128,56 @@ class FrameAccess:
                 f"{frame.decompressed_size} bytes, more than a seekable frame may "
                 f"({MAX_FRAME_BYTES})"
             )
+        if any(self._wrapping):
+            compressed = self._wrapping[0] + compressed + self._wrapping[1]
         try:
-            target = np.empty(frame.decompressed_size, np.uint8)
-        except MemoryError:
-            raise SizeLimitError(
-                f"{self._compressor.name} frame {number} declares {frame.decompressed_size} "
-                "bytes, more than this process may take"
-            ) from None
-        try:
-            decompress_frame_into(self._compressor, memoryview(compressed), target.data)
+            data = self._decompressed(compressed, frame.decompressed_size)
         except BrineryError as error:
             raise CorruptFileError(f"{self._compressor.name} frame {number}: {error}") from error
         except self._compressor.errors as error:
             raise CorruptFileError(
                 f"{self._compressor.name} frame {number} is damaged ({type(error).__name__})"
             ) from error
-        data = target.tobytes()
+        except MemoryError:
+            raise SizeLimitError(
+                f"{self._compressor.name} frame {number} declares {frame.decompressed_size} "
+                "bytes, more than this process may take"
+            ) from None
         self._kept[number] = data
         self.frames_read += 1
         if len(self._kept) > KEPT_FRAMES:
             self._kept.popitem(last=False)
         return data
+
+
+    def _decompressed(self, compressed: bytes, size: int) -> bytes:
+        """One whole frame, which must decompress to exactly ``size`` bytes.  Up to
+        :data:`ALLOCATED_AHEAD` it is decompressed into memory of that size; a larger one
+        into memory that grows as its output comes (a hostile index or seek table may declare
+        a gigabyte for a frame of a few bytes: what is allocated is what the data gives)."""
+        if size <= ALLOCATED_AHEAD:
+            target = np.empty(size, np.uint8)
+            decompress_frame_into(self._compressor, memoryview(compressed), target.data)
+            return target.tobytes()
+        decompressor = self._compressor.new_decompressor()
+        pieces = []
+        filled = 0
+        data = compressed
+        while not decompressor.eof:
+            piece = decompressor.decompress(data, min(GROWTH_PIECE, size - filled + 1))
+            data = b""
+            filled += len(piece)
+            if filled > size:
+                raise CorruptFileError(f"it holds more than the {size} bytes listed for it")
+            if not piece and decompressor.needs_input:
+                raise TruncatedFileError("it ends before its end")
+            pieces.append(piece)
+        if filled != size or decompressor.unused_data:
+            raise CorruptFileError(
+                f"it holds {filled} bytes, where {size} are listed for it, and "
+                f"{len(decompressor.unused_data or b'')} bytes follow it"
+            )
+        return b"".join(pieces)
 
 
 class Window(io.RawIOBase):

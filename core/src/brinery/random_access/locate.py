@@ -9,7 +9,12 @@ file depends on the codec (docs/format.md, section 3, "Locators"):
 * **xz**: nothing is written: the last xz stream's footer and index give its blocks' sizes, and
   so where it starts (its header checked there), and its data holds the end record;
 * **bz2**: nothing is written either: the last bzip2 stream is found by searching back for a
-  stream's start that decompresses exactly to the end of the file.
+  stream's start that decompresses exactly to the end of the file;
+* **lzo** (any codec whose framing has an :attr:`~brinery.framing.Framing.end_frame`): the
+  end record is a frame of its own, the last, which the codec's finder finds from the end.
+
+A frame of a codec whose framing has a file header (lzop's) is decompressed with that header,
+read from the file's start, before it, and the framing's trailer after it.
 
 From the frame found, the data is decompressed to the end: it must be the index record and the
 end record, the end record saying exactly that frame.  Every value read is checked, and no
@@ -71,13 +76,21 @@ class Located(NamedTuple):
     index_frame: int  # where its frame begins in the compressed data
     end: int  # where the compressed brinery data ends (a locator's start, or the file's end)
     tail: bytes  # the stream from the index record to its end (the end record included)
+    framing_header: bytes  # the file's framing header (lzop's), which a frame alone needs
 
 
 def locate(file: IO[bytes], start: int, size: int, compressor: Compressor) -> Located | None:
     """The index record's frame of the indexed stream compressed in ``file`` (from ``start``,
     ``size`` bytes), and the stream's end decompressed; ``None`` when there is no locator (an
     unindexed stream, a codec without one, a file cut short before its locator)."""
-    finder = _locator if compressor.framing.locator is not None else _FINDERS.get(compressor.name)
+    framing = compressor.framing
+    finder = (
+        _locator
+        if framing.locator is not None
+        else _end_frame
+        if framing.end_frame is not None
+        else _FINDERS.get(compressor.name)
+    )
     if finder is None:
         return None
     header = _stream_header(file, start, size, compressor)
@@ -101,7 +114,7 @@ def locate(file: IO[bytes], start: int, size: int, compressor: Compressor) -> Lo
             f"the end record says the index record's {compressor.name} frame begins at byte "
             f"{said_frame} of the compressed data, where it was found at byte {index_frame}"
         )
-    return Located(header, int(index_offset), index_frame, end, bytes(tail))
+    return Located(header, int(index_offset), index_frame, end, bytes(tail), reader.prefix)
 
 
 def frame_table(index: Index, located: Located) -> SeekTable:
@@ -114,7 +127,7 @@ def frame_table(index: Index, located: Located) -> SeekTable:
         raise CorruptFileError("the index lists no frame before the index record")
     compressed_sizes = np.empty(len(frames), np.uint64)
     decompressed_sizes = np.empty(len(frames), np.uint64)
-    expected = 0
+    expected = len(located.framing_header)
     for number, frame in enumerate(frames):
         following = (
             frames[number + 1].uncompressed_offset
@@ -148,6 +161,11 @@ class _Reader:
         self.size = size
         self.compressor = compressor
         self.name = compressor.name
+        # What a frame alone is decompressed with: the framing's header (as the file has it)
+        # before it, its trailer after it (lzop's); nothing for the other codecs.
+        header_size = len(compressor.framing.header(compressor.default_level))
+        self.prefix = self.read(0, header_size) if header_size else b""
+        self.suffix = compressor.framing.trailer if header_size else b""
 
     def read(self, offset: int, length: int) -> bytes:
         length = max(0, min(length, self.size - offset))
@@ -245,7 +263,7 @@ def _decompress_range(
     out = bytearray()
     decompressor = compressor.new_decompressor()
     position = offset
-    pending: bytes = b""
+    pending: bytes = reader.prefix  # (a framing header: the data from offset needs it first)
     try:
         while True:
             if decompressor.needs_input and not pending:
@@ -307,6 +325,31 @@ def _locator(reader: _Reader, end_size: int) -> tuple[int, int] | None:
             f"{index_frame}, outside the compressed data before it"
         )
     return index_frame, own
+
+
+# -- lzo: the end record's own frame, found by the codec -------------------------------------
+
+
+def _end_frame(reader: _Reader, end_size: int) -> tuple[int, int] | None:
+    finder = reader.compressor.framing.end_frame
+    assert finder is not None
+    span = min(reader.size, finder.span(end_size))
+    found = finder.find(reader.read(reader.size - span, span), end_size)
+    if found is None:
+        return None
+    start = reader.size - span + found
+    if not len(reader.prefix) < start < reader.size:
+        raise CorruptFileError(
+            f"the {reader.name} finder places the last frame at byte {start}, outside the "
+            f"compressed data after its header ({len(reader.prefix)} to {reader.size} bytes)"
+        )
+    data = _inflate(reader, start, reader.size, lambda out: end_size)
+    if len(data) != end_size:
+        raise CorruptFileError(
+            f"the last {reader.name} frame (from byte {start}) decompresses to {len(data)} "
+            f"bytes, not to the end record ({end_size} bytes)"
+        )
+    return _end_record_frame(reader, bytes(data), start)
 
 
 # -- xz: walking back through the last streams ------------------------------------------------
@@ -485,7 +528,7 @@ def _bz2_stream(reader: _Reader, start: int, end: int, room: int) -> bytes | Non
     return None if out is None else bytes(out)
 
 
-# -- xz and bz2: the end record in the last streams --------------------------------------------
+# -- xz, bz2, lzo: the end record in the last streams or frame -------------------------------
 
 
 def _end_record_frame(reader: _Reader, end_record: bytes, last_start: int) -> tuple[int, int]:
@@ -494,7 +537,7 @@ def _end_record_frame(reader: _Reader, end_record: bytes, last_start: int) -> tu
     if end_record[0] != END_RECORD:
         raise CorruptFileError(f"the last {reader.name} streams do not end with the end record")
     _, index_frame = END_LOCATOR.unpack_from(end_record, RECORD_HEADER.size)
-    if not 0 < index_frame <= last_start:
+    if not len(reader.prefix) < index_frame <= last_start:
         raise CorruptFileError(
             f"the end record locates the index record's {reader.name} frame at byte "
             f"{index_frame}, outside the compressed data before byte {last_start}"

@@ -4,7 +4,8 @@ An indexed stream (format 1.4, ``dump(index=True)``) ends with an index saying w
 of its pickle and each array record lies (docs/format.md, section 5.5).  Opening reads the
 stream header, the end record and the index: from the end of an uncompressed file, through
 a zstd or lz4 file's seek table, or through the locator a gzip or zlib file ends with, or by
-walking back through an xz or bz2 file's last streams (:mod:`.locate`).  ``opened[key]``
+walking back through an xz or bz2 file's last streams or an lzo file's last block
+(:mod:`.locate`).  ``opened[key]``
 then reads and unpickles only that entry's part; ``opened.array(path)`` gives a
 :class:`LazyArray` whose slices on the first axis read only the bytes (or, compressed, the
 frames) holding them.
@@ -164,8 +165,9 @@ class Opened:
 
     def _locate(self, size: int, compressor: Compressor) -> None:
         """The index of a compressed file without a seek table, through its locator (gzip,
-        zlib) or by walking back (xz, bz2): :mod:`.locate`; without one (an older file,
-        lzma-alone, lzo, a file cut short), nothing: the file is read through on first use."""
+        zlib), by walking back (xz, bz2) or through the end record's own frame (lzo):
+        :mod:`.locate`; without one (an older file, lzma-alone, a file cut short), nothing: the
+        file is read through on first use."""
         located = locate(self._file, self._start, size, compressor)
         if located is None:
             return
@@ -176,7 +178,11 @@ class Opened:
         flags = STREAM_HEADER.unpack(self._header)[3]
         index = self._index(flags & CHECKSUMS_FLAG != 0)
         table = frame_table(index, located)
-        self._access = FrameAccess(self._file, self._start, table, compressor, tail)
+        trailer = compressor.framing.trailer if located.framing_header else b""
+        wrapping = (located.framing_header, trailer)
+        # (the table's offsets count from its first frame, after any framing header)
+        first_frame = self._start + len(located.framing_header)
+        self._access = FrameAccess(self._file, first_frame, table, compressor, tail, wrapping)
         self.index = index
 
     def _seek_table(self, size: int) -> seek_table.SeekTable | None:

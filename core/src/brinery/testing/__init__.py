@@ -73,6 +73,7 @@ from .indexed import (  # noqa: E402
     index_frames,
     is_indexed,
     with_frames,
+    wrong_when_opened,
     zlib_streams,
 )
 from .objects import (  # noqa: E402
@@ -136,4 +137,5 @@ __all__ = [
     "small_sample",
     "walk_frames",
     "with_frames",
+    "wrong_when_opened",
 ]

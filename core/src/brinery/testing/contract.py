@@ -55,7 +55,7 @@ from .frames import (
     seek_table_span,
     walk_frames,
 )
-from .indexed import compressed_stream, index_frames, is_indexed
+from .indexed import compressed_stream, index_frames, is_indexed, wrong_when_opened
 from .objects import (
     assert_same,
     big_object,
@@ -604,6 +604,64 @@ class CodecContract:
         stream = self.stream_in(framed_sample(), data, index=small_frames_index)
         self.assert_harmless(data, tally.identical, mask, stream)
 
+    # -- random access (brinery.open) ------------------------------------------------------
+
+    def finds_index_from_the_end(self) -> bool:
+        """Whether an indexed file of this codec leads from its end to its index: a seek table
+        after hinted frames, a locator, or the end record's own frame (its framing says)."""
+        framing = self.codec.compressor.framing
+        return any(way is not None for way in (framing.hints, framing.locator, framing.end_frame))
+
+    def test_open_reads_each_entry_as_load_builds_it(
+        self, small_frames_index: bool, small_frames_file: SmallFrames
+    ) -> None:
+        """``brinery.open`` works for every codec: an indexed file opens through its index
+        when the codec's framing leads there from the end of the file, any other file by
+        reading it through; either way each entry, a slice of the array and the whole value are
+        what ``load`` builds."""
+        data = small_frames_file.data
+        loaded = brinery.load(io.BytesIO(data))
+        with brinery.open(io.BytesIO(data)) as opened:
+            found = opened.index is not None
+            assert found == (small_frames_index and self.finds_index_from_the_end())
+            assert opened.keys() == list(loaded)
+            for key, value in loaded.items():
+                assert_same(opened[key], value)
+            np.testing.assert_array_equal(opened.array('["a"]')[40:90], loaded["a"][40:90])
+            assert_same(opened.load(), loaded)
+
+    @pytest.mark.parametrize("mask", [0xFF, 0x01], ids=["xor-ff", "xor-01"])
+    def test_every_flip_of_an_opened_file_is_refused_or_harmless(
+        self, mask: int, small_frames_index: bool, small_frames_file: SmallFrames
+    ) -> None:
+        """Each byte of the many-frames file flipped: opening it and reading every entry and
+        a slice raise brinery's errors, or give exactly what the intact file holds (a flip in
+        a frame no entry read, or one the codec decodes to the same bytes) — never a wrong
+        value, nor a codec's or Python's own exception."""
+        data = small_frames_file.data
+        wrong = {}
+        for offset in range(len(data)):
+            damaged = bytearray(data)
+            damaged[offset] ^= mask
+            found = wrong_when_opened(bytes(damaged), framed_sample())
+            if found:
+                wrong[offset] = found
+        assert wrong == {}, f"wrong values, no error, for flips at {wrong}"
+
+    def test_every_truncation_of_an_opened_file_is_refused_or_read_through(
+        self, small_frames_index: bool, small_frames_file: SmallFrames
+    ) -> None:
+        """The many-frames file cut anywhere: opening it and reading it raise brinery's
+        errors, or (cut right after the stream, before what follows it to lead to the index:
+        then it is a file without one) give exactly the intact file's entries."""
+        data = small_frames_file.data
+        wrong = {}
+        for length in range(1, len(data)):
+            found = wrong_when_opened(data[:length], framed_sample())
+            if found:
+                wrong[length] = found
+        assert wrong == {}, f"wrong values, no error, for cuts at {wrong}"
+
     # -- many frames -----------------------------------------------------------------------
 
     def test_many_frames_do_not_depend_on_threads(self, big: BigFiles) -> None:
@@ -833,3 +891,5 @@ class CodecContract:
         rows = _plugin_rows({"BRINERY_LOAD_PLUGINS": ""})
         assert codec.entry_point not in rows
         assert all(codec.distribution not in row for row in rows.values())
+
+

@@ -19,8 +19,12 @@ import io
 import struct
 import zlib
 from collections.abc import Callable, Sequence
+from typing import Any
 
+import numpy as np
 import xxhash
+
+import brinery
 
 from ..format.layout import (
     CHECKSUMS_FLAG,
@@ -33,6 +37,7 @@ from ..format.layout import (
     STREAM_HEADER,
 )
 from ..framing import ZLIB_LOCATOR, Framing
+from .objects import assert_same
 from .records import RecordHeader, record_headers
 
 __all__ = [
@@ -187,3 +192,24 @@ class CountingFile(io.BytesIO):
         data = super().read(size)
         self.bytes_read += len(data)
         return data
+
+
+def wrong_when_opened(data: bytes, expected: dict[str, Any]) -> list[str]:
+    """What ``brinery.open`` gives wrong of ``data``, a damaged file of ``expected`` (a dict
+    whose ``"a"`` is an array of at least 140 rows, as :func:`~brinery.testing.framed_sample`),
+    read entry by entry, then rows 100-139 of ``"a"`` lazily: a damage loop's verdict.  Read
+    until brinery refuses it (an error ends the reading; what was wrong before it still
+    counts); a codec's or Python's own exception goes out, failing the test."""
+    wrong = []
+    try:
+        with brinery.open(io.BytesIO(data)) as opened:
+            for key, value in expected.items():
+                try:
+                    assert_same(opened[key], value)
+                except AssertionError:
+                    wrong.append(key)
+            if not np.array_equal(opened.array('["a"]')[100:140], expected["a"][100:140]):
+                wrong.append("rows")
+    except brinery.BrineryError:
+        pass
+    return wrong

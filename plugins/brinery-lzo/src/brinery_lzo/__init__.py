@@ -14,6 +14,7 @@ from .lzop_format import (
     END_MARKER,
     MAGIC,
     BlockCompressor,
+    LastBlockFinder,
     LzopDecompressor,
     LzopError,
     file_header,
@@ -30,8 +31,11 @@ class LzoCompressor(brinery.Compressor):
     default_level = 1
     errors = (LzopError, lzo.error)
     checks_integrity = True  # CRC-32 of every block, uncompressed and compressed
-    # One lzop header, then every frame's blocks, then the end marker.
-    framing = brinery.Framing(header=file_header, trailer=END_MARKER)
+    # One lzop header, then every frame's blocks, then the end marker; an indexed stream's end
+    # record is a block of its own, found from the end of the file.
+    framing = brinery.Framing(
+        header=file_header, trailer=END_MARKER, end_frame=LastBlockFinder()
+    )
 
     def new_compressor(self, level: int) -> brinery.StreamCompressor:
         return BlockCompressor(level)

@@ -90,6 +90,40 @@ def compress_blocks(data: bytes | memoryview, level: int) -> bytes:
     return b"".join(parts)
 
 
+class LastBlockFinder:
+    """Finds an indexed stream's last frame, the end record's, from the end of an lzop file.
+
+    lzop has no place after its data that ``lzop -d`` passes over silently (it warns about any
+    byte but zero after the end marker), so brinery writes no locator there: the end record is
+    compressed as a frame of its own, one block, and that block is found from the file's end.
+    The file ends ``dst_len, src_len, CRC-32 of the data, [CRC-32 of the compressed data,]
+    src_len bytes, end marker``, with ``dst_len`` the end record's size, known to the reader:
+    each ``src_len`` it may have places the block's start, and the one whose lengths and
+    CRC-32 agree is it (a stored block, ``src_len == dst_len``, carries only the data's).
+    Files whose blocks carry no CRC-32s (lzop's own default is Adler-32) are not found; they
+    are read through.
+    """
+
+    def span(self, frame_bytes: int) -> int:
+        return _BLOCK_LENGTHS.size + 8 + frame_bytes + len(END_MARKER)
+
+    def find(self, tail: bytes, frame_bytes: int) -> int | None:
+        if not tail.endswith(END_MARKER) or not 0 < frame_bytes <= BLOCK_SIZE:
+            return None
+        end = len(tail) - len(END_MARKER)
+        for compressed in range(frame_bytes, 0, -1):
+            stored = compressed == frame_bytes
+            start = end - compressed - _BLOCK_LENGTHS.size - (4 if stored else 8)
+            if start < 0:
+                continue
+            if _BLOCK_LENGTHS.unpack_from(tail, start) != (frame_bytes, compressed):
+                continue
+            (check,) = _U32.unpack_from(tail, end - compressed - 4)
+            if zlib.crc32(tail[end - compressed : end]) == check:
+                return start
+        return None
+
+
 class BlockCompressor:
     """Compresses what it is given into complete lzop blocks (no header: the stream has one)."""
 
