@@ -28,7 +28,9 @@ hands them to the format writer for an indexed stream's index, and with ``seek_t
 hinted codec's file ends with a seek table listing every frame (:mod:`.seek_table`), from which
 a reader finds any frame from the end of the file.  A codec without hints whose framing has a
 locator (gzip, zlib: :attr:`~brinery.framing.Framing.locator`) ends an indexed stream's file
-with it instead: where the index record's frame begins, found from the end of the file.
+with it instead: where the index record's frame begins, found from the end of the file.  (For
+a codec whose framing finds the end record's own frame instead, lzo's, the format writer ends
+a frame before the end record: :attr:`~brinery.framing.Framing.end_frame`.)
 """
 
 from __future__ import annotations
