@@ -343,13 +343,7 @@ def _end_frame(reader: _Reader, end_size: int) -> tuple[int, int] | None:
             f"the {reader.name} finder places the last frame at byte {start}, outside the "
             f"compressed data after its header ({len(reader.prefix)} to {reader.size} bytes)"
         )
-    data = _inflate(reader, start, reader.size, lambda out: end_size)
-    if len(data) != end_size:
-        raise CorruptFileError(
-            f"the last {reader.name} frame (from byte {start}) decompresses to {len(data)} "
-            f"bytes, not to the end record ({end_size} bytes)"
-        )
-    return _end_record_frame(reader, bytes(data), start)
+    return _end_record_from(reader, start, end_size, end_size, "the end record's")
 
 
 # -- xz: walking back through the last streams ------------------------------------------------
@@ -378,13 +372,7 @@ def _xz(reader: _Reader, end_size: int) -> tuple[int, int] | None:
         raise CorruptFileError(
             f"the last {streams} xz streams declare {held} bytes, more than an index may hold"
         )
-    data = _inflate(reader, end, reader.size, lambda out: held)
-    if len(data) != held:
-        raise CorruptFileError(
-            f"the xz streams from byte {end} decompress to {len(data)} bytes, their indexes say "
-            f"{held}"
-        )
-    return _end_record_frame(reader, bytes(data[len(data) - end_size :]), end)
+    return _end_record_from(reader, end, held, end_size, "their indexes'")
 
 
 def _xz_stream_before(reader: _Reader, end: int) -> tuple[int, int] | None:
@@ -529,6 +517,21 @@ def _bz2_stream(reader: _Reader, start: int, end: int, room: int) -> bytes | Non
 
 
 # -- xz, bz2, lzo: the end record in the last streams or frame -------------------------------
+
+
+def _end_record_from(
+    reader: _Reader, start: int, size: int, end_size: int, whose: str
+) -> tuple[int, int]:
+    """The index record's frame, as the end record gives it: the data from ``start`` to the
+    end of the file must decompress to exactly ``size`` bytes (``whose`` count), the end
+    record last."""
+    data = _inflate(reader, start, reader.size, lambda out: size)
+    if len(data) != size:
+        raise CorruptFileError(
+            f"the {reader.name} data from byte {start} to the end decompresses to {len(data)} "
+            f"bytes, not {whose} {size}"
+        )
+    return _end_record_frame(reader, bytes(data[len(data) - end_size :]), start)
 
 
 def _end_record_frame(reader: _Reader, end_record: bytes, last_start: int) -> tuple[int, int]:
