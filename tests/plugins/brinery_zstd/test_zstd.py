@@ -252,6 +252,28 @@ def test_the_bounded_decompressor_reads_any_frame_as_zstandard_does(
     assert most <= (max_length if max_length > 0 else len(data))
 
 
+def test_the_next_frame_reuses_the_ended_frames_context() -> None:
+    """A decompressor whose frame ended makes the next frame's with the same zstandard context
+    (its window buffer allocated once per load, not once per frame); one whose frame has not
+    ended refuses (two frames never share a context); each decodes exactly its own frame."""
+    rng = np.random.default_rng(3)
+    first, second = rng.integers(0, 9, 300_000, dtype=np.uint8).tobytes(), bytes(200_000)
+    codec = zstandard.ZstdCompressor(level=3, write_checksum=True)
+    data = codec.compress(first) + codec.compress(second)
+    decompressor = brinery_zstd.FrameDecompressor()
+    with pytest.raises(ValueError, match="has not ended"):
+        decompressor.next_frame()
+    output, rest, _ = _decompress_all(data, 1 << 16, 4099, decompressor)
+    assert output == first
+    following = decompressor.next_frame()
+    assert following._context is decompressor._context
+    assert _decompress_all(rest, 1 << 16, 4099, following)[:2] == (second, b"")
+    damaged = bytearray(rest)
+    damaged[-1] ^= 0x01  # (the second frame's checksum)
+    with pytest.raises(zstandard.ZstdError):
+        _decompress_all(bytes(damaged), 1 << 16, 4099, decompressor.next_frame())
+
+
 def test_a_skippable_frame_is_a_frame_without_data() -> None:
     skippable = struct.pack("<II", 0x184D2A5E, 5) + b"12345"
     assert _decompress_all(skippable + b"rest", 100, 3) == (b"", b"rest", 0)

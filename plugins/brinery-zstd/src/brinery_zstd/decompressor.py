@@ -141,8 +141,9 @@ class FrameDecompressor:
     reads with: ``decompress(data, max_length)`` returns at most ``max_length`` bytes and keeps
     the input it did not use yet; memory stays within one block beyond ``max_length``."""
 
-    def __init__(self) -> None:
-        self._zstd = zstandard.ZstdDecompressor().decompressobj()
+    def __init__(self, context: zstandard.ZstdDecompressor | None = None) -> None:
+        self._context = zstandard.ZstdDecompressor() if context is None else context
+        self._zstd = self._context.decompressobj()
         self._walker = _FrameWalker()
         self._input = memoryview(b"")  # given, not yet fed to zstd
         self._output = b""  # made, not yet returned
@@ -161,6 +162,16 @@ class FrameDecompressor:
     @property
     def needs_input(self) -> bool:
         return not self._input and not self._held() and not self._zstd.eof
+
+    def next_frame(self) -> FrameDecompressor:
+        """The next frame's decompressor, made once this one's frame ended, with its context:
+        a context allocates a window buffer as large as the frame (4 MiB for brinery's) the
+        first time it streams one, and keeps it for the next, where a new one would allocate
+        it again for every frame (and leave the freed ones in the heap, between the objects
+        being loaded).  Only ended frames hand their context on: two frames never share one."""
+        if not self.eof:
+            raise ValueError("the frame has not ended: its context is still in use")
+        return FrameDecompressor(self._context)
 
     def decompress(self, data: Any, /, max_length: int = -1) -> bytes:
         if len(data):
