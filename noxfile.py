@@ -69,7 +69,17 @@ def memcheck(session: nox.Session) -> None:
         "BRINERY_GC_THRESHOLD": "1",
         "BRINERY_LOAD_PLUGINS": "",
     }
-    tests = ["roundtrip", "file_objects", "errors", "checksums", "memory_safety", "safe_checks"]
+    tests = [
+        "roundtrip",
+        "file_objects",
+        "errors",
+        "checksums",
+        "memory_safety",
+        "safe_checks",
+        "random_access",  # brinery.open: windows over frames, lazy arrays
+        "indexed_streams",
+        "locators",
+    ]
     paths = [f"tests/core/test_{name}.py" for name in tests]
     session.run("pytest", *paths, "-q", *PARALLEL, *session.posargs, env=env)
 
