@@ -102,7 +102,7 @@ class Lz4(HintedFramesCodec):
         return b"".join(parts)
 
     def checksum_error(self) -> type[BaseException]:
-        return RuntimeError
+        return brinery_lz4.Lz4FrameError
 
     def check_closing_bytes(self, data: bytes) -> None:
         assert lz4_frame.get_frame_info(data)["content_checksum"]
@@ -216,7 +216,8 @@ def test_a_frame_holding_more_than_its_header_and_hint_say_is_stopped_there(
 ) -> None:
     """A hinted frame whose header and hint both say 4 MiB, and which holds 256 MiB (1 MB of
     LZ4): lz4.frame.decompress sized its output by the header, then grew it to all the frame
-    holds.  The frame is now decompressed bounded to its hint."""
+    holds.  The frame is now decompressed bounded to its header's content size: the block past
+    it (65th of 64 KiB) is refused before it is decoded."""
     hints = brinery.compressors()["lz4"].framing.hints
     assert hints is not None
     first = lz4_frame.compress(b"\x80\x04", content_checksum=True)
@@ -226,7 +227,6 @@ def test_a_frame_holding_more_than_its_header_and_hint_say_is_stopped_there(
     for threads in (1, 4):
         load = load_limited(data, threads=threads)
         assert load.error == "CorruptFileError", load
-        assert load.message == (
-            "lz4 frame 2: it holds more data than its hint announced (4194304 bytes)"
-        )
+        assert load.message.startswith("the lz4 data is corrupt in frame 2 "), load
+        assert load.message.endswith(": LZ4 block 65 holds more than the frame's content size")
         assert load.grew < 48 << 20, load

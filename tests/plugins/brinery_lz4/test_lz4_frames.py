@@ -1,0 +1,367 @@
+"""brinery-lz4's own LZ4 frame reader (``brinery_lz4.lz4_frames``), held to python-lz4.
+
+Every layout the format allows (bar dictionaries) decodes to what ``lz4.frame.decompress``
+makes, one-call and streamed in pieces of any size with any ``max_length``; every kind of
+damage is refused with ``Lz4FrameError``, and nothing a hostile frame declares is allocated.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import struct
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import xxhash
+
+from brinery.testing import run_python
+
+lz4_frame = pytest.importorskip("lz4.frame")
+lz4_frames = pytest.importorskip("brinery_lz4.lz4_frames", reason="brinery-lz4 is not installed")
+FrameDecompressor = lz4_frames.FrameDecompressor
+Lz4FrameError = lz4_frames.Lz4FrameError
+decompress_frame = lz4_frames.decompress_frame
+
+BLOCK_IDS = {4: 64 << 10, 5: 256 << 10, 6: 1 << 20, 7: 4 << 20}
+# (block size id, linked, block checksum, content size, content checksum)
+LAYOUTS = list(itertools.product(BLOCK_IDS, *[(False, True)] * 4))
+PIECES = (1, 7, 4099, None)  # None: the whole frame at once
+MAX_LENGTHS = (1, 777, 65536, -1)
+
+
+def content(size: int, seed: int = 0) -> bytes:
+    """Compressible runs, repeats from almost 64 KiB back (a linked block refers to several
+    earlier short ones), and a random stretch in every 200 KB (incompressible: stored blocks)."""
+    rng = np.random.default_rng(seed)
+    data = bytearray()
+    while len(data) < size:
+        words = rng.integers(0, 40, 3000, dtype=np.uint8).tobytes()
+        if len(data) % 200_000 < 12_000:
+            data += rng.bytes(70_000)
+        data += words + words[:2000] + rng.bytes(1500) + words
+        if len(data) > 65_000:
+            data += data[-65_000:-62_000]
+    return bytes(data[:size])
+
+
+def compress(data: bytes, layout: tuple[int, bool, bool, bool, bool]) -> bytes:
+    block_id, linked, block_checksum, size, checksum = layout
+    return bytes(
+        lz4_frame.compress(
+            data,
+            block_size=block_id,
+            block_linked=linked,
+            block_checksum=block_checksum,
+            store_size=size,
+            content_checksum=checksum,
+        )
+    )
+
+
+def stream(
+    frame: bytes, piece: int | None = None, max_length: int = -1
+) -> tuple[bytes, FrameDecompressor, int]:
+    """Feeds ``frame`` in pieces until the decompressor ends (or wants more than there is);
+    the output, the decompressor and how many bytes were fed."""
+    decompressor = FrameDecompressor()
+    piece = piece or max(1, len(frame))
+    output, fed = [], 0
+    while not decompressor.eof:
+        if decompressor.needs_input:
+            if fed >= len(frame):
+                break
+            chunk = decompressor.decompress(frame[fed : fed + piece], max_length)
+            fed += piece
+        else:
+            chunk = decompressor.decompress(b"", max_length)
+        assert max_length < 0 or len(chunk) <= max_length
+        output.append(chunk)
+    return b"".join(output), decompressor, min(fed, len(frame))
+
+
+def blocks(frame: bytes) -> Iterator[tuple[int, int]]:
+    """(offset of the size field, size field) of each block of ``frame``."""
+    flg, bd = frame[4], frame[5]
+    position = 7 + 8 * bool(flg & 0x08)
+    while (word := struct.unpack_from("<I", frame, position)[0]) != 0:
+        yield position, word
+        position += 4 + (word & 0x7FFFFFFF) + 4 * bool(flg & 0x10)
+    assert bd >> 4 in BLOCK_IDS
+
+
+def with_header(
+    frame: bytes, flg: int | None = None, bd: int | None = None, **fields: int
+) -> bytes:
+    """``frame`` with FLG, BD or the content size replaced, and a header checksum to match."""
+    length = 7 + 8 * bool(frame[4] & 0x08)
+    head = bytearray(frame[: length - 1])
+    if flg is not None:
+        head[4] = flg
+    if bd is not None:
+        head[5] = bd
+    if "size" in fields:
+        head[6:14] = struct.pack("<Q", fields["size"])
+    check = (xxhash.xxh32_intdigest(bytes(head[4:])) >> 8) & 0xFF
+    return bytes(head) + bytes([check]) + frame[length:]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=lambda layout: "-".join(map(str, map(int, layout))))
+def test_every_layout_decodes_as_python_lz4_does(
+    layout: tuple[int, bool, bool, bool, bool],
+) -> None:
+    """Small content (two blocks of 64 KiB, or one short block) in every piece size and
+    ``max_length``; larger content (two and a half blocks) in pieces of 4099 and whole."""
+    small = content(90_000, seed=1)
+    frame = compress(small, layout)
+    assert lz4_frame.decompress(frame) == small
+    for piece, max_length in itertools.product(PIECES, MAX_LENGTHS):
+        output, decompressor, _ = stream(frame, piece, max_length)
+        assert decompressor.eof, (piece, max_length)
+        assert output == small, (piece, max_length)
+    large = content(BLOCK_IDS[layout[0]] * 5 // 2, seed=2)
+    frame = compress(large, layout)
+    for piece, max_length in itertools.product((4099, None), (777, 65536, -1)):
+        output, decompressor, _ = stream(frame, piece, max_length)
+        assert decompressor.eof, (piece, max_length)
+        assert output == large, (piece, max_length)
+        assert decompressor.unused_data == b""
+    if layout[3]:
+        assert bytes(decompress_frame(memoryview(frame), len(large))) == large
+        assert lz4_frames.parse_header(frame).content_size == len(large)
+    else:
+        assert lz4_frames.parse_header(frame).content_size is None
+
+
+def test_incompressible_content_makes_stored_blocks_that_decode() -> None:
+    data = os.urandom(300_000)
+    for layout in [(4, True, True, True, True), (5, False, False, False, True)]:
+        frame = compress(data, layout)
+        assert any(word >> 31 for _, word in blocks(frame))
+        assert stream(frame, 4099, 777)[0] == data
+        if layout[3]:
+            assert bytes(decompress_frame(memoryview(frame), len(data))) == data
+
+
+def test_short_linked_blocks_refer_across_several_earlier_blocks() -> None:
+    """A flushed frame (the lz4 tool's from a pipe, brinery's streaming writer) has blocks
+    shorter than the maximum: the window then spans several of them."""
+    data = content(400_000, seed=3)
+    compressor = lz4_frame.LZ4FrameCompressor(content_checksum=True, auto_flush=True)
+    frame = compressor.begin() + b"".join(
+        compressor.compress(data[i : i + 5000]) for i in range(0, len(data), 5000)
+    )
+    frame += compressor.flush()
+    assert sum(1 for _ in blocks(frame)) == 80
+    for piece, max_length in [(7, 777), (None, -1), (4099, 65536)]:
+        assert stream(frame, piece, max_length)[0] == data
+
+
+def test_empty_content() -> None:
+    for flags in itertools.product((False, True), repeat=3):
+        frame = compress(b"", (4, True, *flags))
+        for piece in PIECES:
+            output, decompressor, _ = stream(frame, piece)
+            assert decompressor.eof
+            assert output == b""
+    assert lz4_frames.parse_header(compress(b"", (4, True, False, True, True))).content_size is None
+
+
+@pytest.mark.parametrize("piece", PIECES)
+def test_what_follows_the_frame_is_left_in_unused_data(piece: int | None) -> None:
+    data = content(150_000)
+    tail = b"\x04\x22\x4d\x18 the next frame"
+    frame = compress(data, (4, True, True, True, True)) + tail
+    output, decompressor, fed = stream(frame, piece, 65536)
+    assert decompressor.eof
+    assert output == data
+    assert decompressor.unused_data + frame[fed:] == tail
+    with pytest.raises(Lz4FrameError, match=f"^{len(tail)} bytes follow the LZ4 frame$"):
+        decompress_frame(memoryview(frame), len(data))
+
+
+@pytest.mark.parametrize("piece", PIECES)
+def test_a_skippable_frame_is_skipped(piece: int | None) -> None:
+    frame = struct.pack("<II", 0x184D2A5C, 5) + b"hint!" + b"after"
+    output, decompressor, fed = stream(frame, piece)
+    assert decompressor.eof
+    assert output == b""
+    assert decompressor.unused_data + frame[fed:] == b"after"
+
+
+def refused(frame: bytes, match: str, *, size: int | None = None) -> None:
+    """``frame`` is refused streamed (whole and byte by byte) and, with ``size``, in one call."""
+    for piece in (None, 1):
+        with pytest.raises(Lz4FrameError, match=match):
+            stream(frame, piece, 65536)
+    if size is not None:
+        with pytest.raises(Lz4FrameError, match=match):
+            decompress_frame(memoryview(frame), size)
+
+
+DATA = content(200_000, seed=4)
+FULL = compress(DATA, (4, True, True, True, True))  # 4 blocks, every check
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"flg": FULL[4] & 0x3F}, "version 0"),
+        ({"flg": FULL[4] | 0xC0}, "version 3"),
+        ({"flg": FULL[4] | 0x02}, "reserved bits"),
+        ({"flg": FULL[4] | 0x01}, "names a dictionary"),
+        ({"bd": FULL[5] | 0x80}, "reserved bits"),
+        ({"bd": FULL[5] | 0x01}, "reserved bits"),
+        ({"bd": 0x30}, "block maximum id 3"),
+        ({"bd": 0x00}, "block maximum id 0"),
+    ],
+)
+def test_each_header_field_is_checked(change: dict[str, int], match: str) -> None:
+    refused(with_header(FULL, **change), match, size=len(DATA))
+
+
+def test_the_magic_number_and_the_header_checksum_are_checked() -> None:
+    refused(b"\x02\x21\x4c\x18" + FULL[4:], "magic number", size=len(DATA))
+    damaged = bytearray(FULL)
+    damaged[14] ^= 0x01
+    refused(bytes(damaged), "header checksum", size=len(DATA))
+    damaged = bytearray(FULL)
+    damaged[6] ^= 0x01  # the content size, not the checksum
+    refused(bytes(damaged), "header checksum", size=len(DATA))
+
+
+def test_block_and_content_checksums_are_checked() -> None:
+    positions = [position for position, _ in blocks(FULL)]
+    damaged = bytearray(FULL)
+    damaged[positions[2] - 1] ^= 0x01  # the last byte of block 2's checksum
+    refused(bytes(damaged), "^LZ4 block 2: its block checksum", size=len(DATA))
+    damaged = bytearray(FULL)
+    damaged[positions[1] + 20] ^= 0x01  # inside block 2's data
+    refused(bytes(damaged), "^LZ4 block 2: its block checksum", size=len(DATA))
+    damaged = bytearray(FULL)
+    damaged[-1] ^= 0x01
+    refused(bytes(damaged), "content checksum", size=len(DATA))
+    # Without block checksums, damage to the data is caught by the content checksum.
+    unchecked = bytearray(compress(DATA, (4, True, False, True, True)))
+    unchecked[list(blocks(bytes(unchecked)))[1][0] + 9] ^= 0x01
+    with pytest.raises(Lz4FrameError, match=r"content checksum|damaged|content size"):
+        stream(bytes(unchecked), 4099, 777)
+
+
+def test_a_block_larger_than_the_maximum_is_refused_before_it_is_read() -> None:
+    position = list(blocks(FULL))[1][0]
+    for word in (65537, 0x7FFFFFFF, 0x80000000 | 65537, 0xFFFFFFFF):
+        frame = FULL[:position] + struct.pack("<I", word)  # (nothing of the block follows)
+        match = r"takes \d+ bytes, more than the frame's blocks may \(65536\)"
+        refused(frame, match, size=len(DATA))
+
+
+def test_blocks_making_more_or_less_than_the_content_size_are_refused() -> None:
+    plain = compress(DATA, (4, True, False, True, True))
+    # the last block makes more than is left
+    size = len(DATA) - 1
+    refused(with_header(plain, size=size), f"makes more than {size - (3 << 16)} bytes", size=size)
+    # a whole block more than the content size
+    more = "block 4 holds more than the frame's content size"
+    refused(with_header(plain, size=3 << 16), more, size=3 << 16)
+    # fewer
+    fewer = f"holds {len(DATA)} bytes, not its content size"
+    refused(with_header(plain, size=len(DATA) + 1), fewer, size=len(DATA) + 1)
+    # a stored block making more than is left
+    stored = compress(os.urandom(100_000), (4, True, False, True, False))
+    assert [word >> 31 for _, word in blocks(stored)] == [1, 1]
+    more = "block 2 holds more than the frame's content size"
+    refused(with_header(stored, size=70_000), more, size=70_000)
+    # a block shorter than the maximum is no damage (a flushed block is), while the total holds
+    compressor = lz4_frame.LZ4FrameCompressor(auto_flush=True)
+    flushed = compressor.begin(len(DATA)) + compressor.compress(DATA[:1000])
+    flushed += compressor.compress(DATA[1000:]) + compressor.flush()
+    assert lz4_frames.parse_header(flushed).content_size == len(DATA)
+    assert bytes(decompress_frame(memoryview(flushed), len(DATA))) == DATA
+
+
+def test_a_damaged_block_is_refused() -> None:
+    plain = bytearray(compress(DATA, (4, True, False, False, False)))
+    number, (position, word) = next(
+        (number, block) for number, block in enumerate(blocks(bytes(plain)), 1)
+        if not block[1] >> 31
+    )
+    plain[position + 4 : position + 4 + word] = b"\xff" * word
+    refused(bytes(plain), f"^LZ4 block {number} is damaged or makes more than 65536 bytes$")
+
+
+def test_a_frame_cut_anywhere_waits_for_more_or_is_refused_in_one_call() -> None:
+    frame = compress(content(70_000, seed=5), (4, True, True, True, True))
+    size = lz4_frames.parse_header(frame).content_size
+    for cut in range(len(frame)):
+        head = frame[:cut]
+        _, decompressor, _ = stream(head, None, 1 << 16)
+        assert not decompressor.eof, cut
+        assert decompressor.needs_input, cut
+        with pytest.raises(Lz4FrameError, match="ends"):
+            decompress_frame(memoryview(head), size)
+    cuts = [*range(30), *range(len(frame) - 30, len(frame))]
+    for cut in cuts:
+        _, decompressor, _ = stream(frame[:cut], 1, 1)
+        assert not decompressor.eof, cut
+        assert decompressor.needs_input, cut
+
+
+HOSTILE = """
+import resource, struct
+resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+import lz4.frame, xxhash
+from brinery_lz4.lz4_frames import FrameDecompressor, Lz4FrameError, decompress_frame, parse_header
+
+def peak():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) << 10 for line in status if line.startswith("VmHWM:"))
+
+def header(size):  # independent 4 MiB blocks, a content size
+    descriptor = b"\\x68\\x70" + struct.pack("<Q", size)
+    check = (xxhash.xxh32_intdigest(descriptor) >> 8) & 0xFF
+    return b"\\x04\\x22\\x4d\\x18" + descriptor + bytes([check])
+
+# 1 GiB of zeros in 4 MiB blocks (of 16 KiB each) under a header declaring 2**64 - 1 bytes,
+# streamed 64 KiB at a time, each piece dropped.
+block = lz4.frame.compress(bytes(4 << 20), block_size=7, store_size=False)[7:-4]
+bomb = header(2**64 - 1) + block * 256 + struct.pack("<I", 0)
+assert parse_header(bomb).content_size == 2**64 - 1
+start = peak()
+decompressor, total = FrameDecompressor(), 0
+total += len(decompressor.decompress(bomb, 65536))
+try:
+    while not decompressor.eof:
+        total += len(decompressor.decompress(b"", 65536))
+except Lz4FrameError as error:
+    print("Lz4FrameError", error)
+print("total", total, "grew", peak() - start)
+for frame in (header(2**64 - 1) + b"\\xff" * 4, header(2**40) + struct.pack("<I", 0x7FFFFFFF)):
+    for call in (lambda: decompress_frame(memoryview(frame), 1 << 20),
+                 lambda: FrameDecompressor().decompress(frame, 1 << 20)):
+        try:
+            call()
+        except Lz4FrameError as error:
+            print("Lz4FrameError", error)
+print("grew", peak() - start)
+"""
+
+
+def test_a_hostile_frame_allocates_nothing_it_declares() -> None:
+    """In a child limited to 1 GiB of address space: a frame declaring 2**64 - 1 bytes that
+    holds 1 GiB streams in bounded memory; declared block sizes over the maximum, and a content
+    size other than the caller's, are refused before anything is allocated by them."""
+    output = run_python(HOSTILE).stdout.splitlines()
+    assert output[0] == (
+        "Lz4FrameError the LZ4 frame holds 1073741824 bytes, not its content size "
+        f"{2**64 - 1}"
+    )
+    assert output[1].startswith(f"total {1 << 30} grew "), output
+    assert int(output[1].split()[-1]) < 64 << 20
+    assert output[2:-1] == [
+        "Lz4FrameError the LZ4 frame does not record 1048576 bytes of content",
+        "Lz4FrameError LZ4 block 1 takes 2147483647 bytes, more than the frame's blocks may "
+        "(4194304)",
+    ] * 2, output
+    assert int(output[-1].split()[-1]) < 64 << 20
