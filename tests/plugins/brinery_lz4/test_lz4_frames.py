@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import xxhash
 
-from brinery.testing import run_python
+from brinery.testing import decompress_in_pieces, run_python
 
 lz4_frame = pytest.importorskip("lz4.frame")
 lz4_frames = pytest.importorskip("brinery_lz4.lz4_frames", reason="brinery-lz4 is not installed")
@@ -66,19 +66,8 @@ def stream(
     """Feeds ``frame`` in pieces until the decompressor ends (or wants more than there is);
     the output, the decompressor and how many bytes were fed."""
     decompressor = FrameDecompressor()
-    piece = piece or max(1, len(frame))
-    output, fed = [], 0
-    while not decompressor.eof:
-        if decompressor.needs_input:
-            if fed >= len(frame):
-                break
-            chunk = decompressor.decompress(frame[fed : fed + piece], max_length)
-            fed += piece
-        else:
-            chunk = decompressor.decompress(b"", max_length)
-        assert max_length < 0 or len(chunk) <= max_length
-        output.append(chunk)
-    return b"".join(output), decompressor, min(fed, len(frame))
+    streamed = decompress_in_pieces(decompressor, frame, piece, max_length)
+    return streamed.output, decompressor, streamed.fed
 
 
 def blocks(frame: bytes) -> Iterator[tuple[int, int]]:

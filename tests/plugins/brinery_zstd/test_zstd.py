@@ -33,7 +33,12 @@ import numpy as np
 import pytest
 
 import brinery
-from brinery.testing import HintedFramesCodec, HintedFramesContract, assert_same
+from brinery.testing import (
+    HintedFramesCodec,
+    HintedFramesContract,
+    assert_same,
+    decompress_in_pieces,
+)
 
 zstandard = pytest.importorskip("zstandard")
 brinery_zstd = pytest.importorskip("brinery_zstd", reason="brinery-zstd is not installed")
@@ -186,17 +191,9 @@ def _decompress_all(
     """Feed ``data`` ``piece`` bytes at a time as the core does, asking ``max_length`` bytes per
     call: the output, the input left after the frame, and the most one call returned."""
     decompressor = decompressor or brinery_zstd.FrameDecompressor()
-    output, position, most = [], 0, 0
-    while not decompressor.eof:
-        chunk = b""
-        if decompressor.needs_input:
-            chunk = data[position : position + piece]
-            position += len(chunk)
-            assert chunk, "the frame was cut"
-        got = decompressor.decompress(chunk, max_length)
-        most = max(most, len(got))
-        output.append(got)
-    return b"".join(output), decompressor.unused_data + data[position:], most
+    streamed = decompress_in_pieces(decompressor, data, piece, max_length)
+    assert decompressor.eof, "the frame was cut"
+    return streamed.output, streamed.left, streamed.most
 
 
 @pytest.mark.parametrize("max_length", [1, 1000, 1 << 16, 1 << 20])

@@ -7,7 +7,8 @@ format's, docs/format.md section 3): a skippable frame too, but no hint; :func:`
 tells it apart, :func:`seek_table_span` finds it and :func:`seek_table_entries` reads it, by the
 layout spelled out here as well.  :func:`frame_size` lowers a compressor's frame size for a
 while: with 1 KiB frames a small object is cut into several, and a loop over every byte of the
-file covers frame boundaries and hints too.
+file covers frame boundaries and hints too.  :func:`decompress_in_pieces` drives a codec's
+streaming decompressor as the core does, input in pieces and output bounded.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ __all__ = [
     "SKIPPABLE_MAGIC",
     "SKIPPABLE_MAGIC_MASK",
     "Frame",
+    "Streamed",
+    "decompress_in_pieces",
     "frame_size",
     "seek_table_entries",
     "seek_table_span",
@@ -163,3 +166,37 @@ def frame_size(
             compressor.framing = before
         else:
             del compressor.framing  # back to the class's
+
+
+class Streamed(NamedTuple):
+    """What :func:`decompress_in_pieces` got."""
+
+    output: bytes
+    most: int  # the most one call returned
+    fed: int  # the bytes of the data given to the decompressor
+    left: bytes  # what follows the frame: the decompressor's unused data, then what was not fed
+
+
+def decompress_in_pieces(
+    decompressor: Any, data: bytes, piece: int | None = None, max_length: int = -1
+) -> Streamed:
+    """Feed ``data`` to ``decompressor`` (the core's interface: ``decompress(data,
+    max_length)``, ``eof``, ``needs_input``, ``unused_data``) ``piece`` bytes at a time (all at
+    once: ``None``), only when it needs input, as the core reads frames, asking ``max_length``
+    bytes of each call, until its frame ends or it needs more than ``data`` holds; no call may
+    return more than it was asked."""
+    piece = piece or max(1, len(data))
+    output, fed, most = [], 0, 0
+    while not decompressor.eof:
+        given = b""
+        if decompressor.needs_input:
+            if fed >= len(data):
+                break
+            given = data[fed : fed + piece]
+            fed += len(given)
+        chunk = decompressor.decompress(given, max_length)
+        assert max_length < 0 or len(chunk) <= max_length, (len(chunk), max_length)
+        most = max(most, len(chunk))
+        output.append(chunk)
+    left = bytes(decompressor.unused_data) + data[fed:] if decompressor.eof else data[fed:]
+    return Streamed(b"".join(output), most, fed, left)

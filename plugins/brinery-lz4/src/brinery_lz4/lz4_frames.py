@@ -25,12 +25,13 @@ recorded", as for liblz4, which writes none for empty content.
 
 from __future__ import annotations
 
-import sys
 from typing import Any, NamedTuple
 
 import lz4.block
 import numpy as np
 import xxhash
+
+from brinery.codec_adapters import PiecewiseDecompressor
 
 MAGIC = 0x184D2204
 _SKIPPABLE_MASK, _SKIPPABLE = 0xFFFFFFF0, 0x184D2A50
@@ -177,13 +178,13 @@ def decompress_frame(frame: memoryview, size: int) -> memoryview:
     return output
 
 
-class FrameDecompressor:
+class FrameDecompressor(PiecewiseDecompressor):
     """One LZ4 frame (or skippable frame) streamed, with the ``bz2.BZ2Decompressor`` interface
     the core reads with.  A block is decoded once all of it arrived, and only while the caller
     wants more: memory stays within one block (4 MiB at most) beyond ``max_length``."""
 
     def __init__(self) -> None:
-        self._input = memoryview(b"")  # given, not yet taken
+        super().__init__()
         self._pending = bytearray()  # the part of the next item (header, block) taken so far
         self._stage = "magic"
         self._header: Header | None = None
@@ -192,54 +193,23 @@ class FrameDecompressor:
         self._stored = 0  # the current block's stored size
         self._uncompressed = False  # whether it is stored uncompressed
         self._produced = 0
-        self._hash = xxhash.xxh32()  # of the output returned or joined
+        self._hash = xxhash.xxh32()  # of the output made
         self._checksum: int | None = None  # the content checksum read, to be checked
         self._window = b""  # the last WINDOW bytes of output (linked blocks)
-        self._output = b""  # made, not yet returned
-        self._offset = 0  # in _output: what is before was returned
 
-    @property
-    def eof(self) -> bool:
-        return self._stage == "end" and self._offset == len(self._output)
+    def _ended(self) -> bool:
+        return self._stage == "end"
 
-    @property
-    def unused_data(self) -> bytes:
-        return bytes(self._input) if self._stage == "end" else b""
+    def _piece(self, room: int) -> bytes | None:
+        return self._step()
 
-    @property
-    def needs_input(self) -> bool:
-        return not self._input and self._offset == len(self._output) and self._stage != "end"
-
-    def decompress(self, data: Any, /, max_length: int = -1) -> bytes:
-        if len(data):
-            given = memoryview(data).cast("B")
-            if given.readonly and not self._input:
-                self._input = given  # (kept, not copied: the core's input is immutable)
-            else:
-                self._input = memoryview(bytes(self._input) + bytes(given))
-        wanted = max_length if max_length >= 0 else sys.maxsize
-        held = len(self._output) - self._offset
-        if held >= wanted:
-            self._offset += wanted
-            return self._output[self._offset - wanted : self._offset]
-        parts = [self._output[self._offset :]] if held else []  # (the output ended a call)
-        hashed = held
-        while held < wanted and self._stage != "end":
-            part = self._step()
-            if part is None:
-                break
-            if len(part):
-                parts.append(part)
-                held += len(part)
-        self._output = parts[0] if len(parts) == 1 else b"".join(parts)
-        if self._header is not None and self._header.content_checksum and held > hashed:
+    def _made(self, new: memoryview) -> None:
+        if self._header is not None and self._header.content_checksum and len(new):
             # Hashed here, in one piece: xxhash releases the GIL for large ones only.
-            self._hash.update(memoryview(self._output)[hashed:])
+            self._hash.update(new)
         if self._checksum is not None and self._hash.intdigest() != self._checksum:
             raise Lz4FrameError("the LZ4 frame content checksum does not match")
         self._checksum = None
-        self._offset = min(len(self._output), wanted)
-        return self._output[: self._offset]
 
     def _take(self, size: int) -> memoryview | None:
         """The next ``size`` bytes of input, once they all arrived."""

@@ -13,10 +13,9 @@ The input also stops at the frame's end, so what follows it is ``unused_data``, 
 
 from __future__ import annotations
 
-import sys
-from typing import Any
-
 import zstandard
+
+from brinery.codec_adapters import PiecewiseDecompressor
 
 #: The most a block decompresses to (``Block_Maximum_Size``); zstd refuses a larger block.
 BLOCK_MAX = 128 << 10
@@ -136,32 +135,22 @@ class _FrameWalker:
             self._state = "end"
 
 
-class FrameDecompressor:
+class FrameDecompressor(PiecewiseDecompressor):
     """One zstd frame (or skippable frame), with the ``bz2.BZ2Decompressor`` interface the core
     reads with: ``decompress(data, max_length)`` returns at most ``max_length`` bytes and keeps
     the input it did not use yet; memory stays within one block beyond ``max_length``."""
 
     def __init__(self, context: zstandard.ZstdDecompressor | None = None) -> None:
+        super().__init__()
         self._context = zstandard.ZstdDecompressor() if context is None else context
         self._zstd = self._context.decompressobj()
         self._walker = _FrameWalker()
-        self._input = memoryview(b"")  # given, not yet fed to zstd
-        self._output = b""  # made, not yet returned
-        self._offset = 0  # in _output: what is before was returned
-
-    @property
-    def eof(self) -> bool:
-        return bool(self._zstd.eof) and not self._held()
 
     @property
     def unused_data(self) -> bytes:
         if not self._zstd.eof:
             return b""
         return bytes(self._zstd.unused_data) + bytes(self._input)
-
-    @property
-    def needs_input(self) -> bool:
-        return not self._input and not self._held() and not self._zstd.eof
 
     def next_frame(self) -> FrameDecompressor:
         """The next frame's decompressor, made once this one's frame ended, with its context:
@@ -173,35 +162,21 @@ class FrameDecompressor:
             raise ValueError("the frame has not ended: its context is still in use")
         return FrameDecompressor(self._context)
 
-    def decompress(self, data: Any, /, max_length: int = -1) -> bytes:
-        if len(data):
-            given = memoryview(data).cast("B")
-            if given.readonly and not self._input:
-                self._input = given  # (kept, not copied: the core's input is immutable)
-            else:
-                self._input = memoryview(bytes(self._input) + bytes(given))
-        wanted = max_length if max_length >= 0 else sys.maxsize
-        held = self._held()
-        if held >= wanted:  # what was made already is enough
-            self._offset += wanted
-            return self._output[self._offset - wanted : self._offset]
-        parts = [self._output[self._offset :]] if held else []
-        while held < wanted and self._input and not self._zstd.eof:
-            size, _ = self._walker.take(self._input, wanted - held)
-            if not size:
-                break
-            part = self._zstd.decompress(self._input[:size])
-            self._input = self._input[size:]
-            if part:
-                parts.append(part)
-                held += len(part)
+    def _ended(self) -> bool:
+        return bool(self._zstd.eof)
+
+    def _piece(self, room: int) -> bytes | None:
+        """Feed zstd the next whole blocks (header, checksum) that make at most about ``room``
+        bytes: what it returns for them is all it makes."""
+        size, _ = self._walker.take(self._input, room) if self._input else (0, 0)
+        if not size:
+            return None
+        part: bytes = self._zstd.decompress(self._input[:size])
+        self._input = self._input[size:]
+        return part
+
+    def _made(self, new: memoryview) -> None:
         if self._walker.ended != bool(self._zstd.eof):
             raise zstandard.ZstdError(
                 "the zstd frame's blocks do not end where the decompressor ends the frame"
             )
-        self._output = parts[0] if len(parts) == 1 else b"".join(parts)
-        self._offset = min(len(self._output), wanted)
-        return self._output[: self._offset]
-
-    def _held(self) -> int:
-        return len(self._output) - self._offset
