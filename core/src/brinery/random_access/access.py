@@ -18,7 +18,7 @@ import numpy as np
 from ..compressor import Compressor
 from ..errors import BrineryError, CorruptFileError, SizeLimitError, TruncatedFileError
 from ..streams import seek_table
-from ..streams.whole_frame import decompress_frame_into
+from ..streams.whole_frame import decompress_frame_into, streamed_pieces
 
 #: Decompressed frames kept for reads to come (4 MiB each by default).
 KEPT_FRAMES = 4
@@ -83,12 +83,12 @@ class FrameAccess:
         self._tail_offset, self._tail = tail if tail is not None else (self.size, b"")
         if tail is not None:
             self.size = self._tail_offset + len(self._tail)
-        self._kept: OrderedDict[int, bytes] = OrderedDict()
+        self._kept: OrderedDict[int, bytes | memoryview] = OrderedDict()
         self.frames_read = 0  # (what a test, or a caller measuring, may look at)
 
     def read(self, offset: int, size: int) -> bytes:
         size = max(0, min(size, self.size - offset))
-        parts = []
+        parts: list[bytes | memoryview] = []
         while size > 0:
             if offset >= self._tail_offset:
                 within = offset - self._tail_offset
@@ -109,7 +109,7 @@ class FrameAccess:
             size -= len(piece)
         return b"".join(parts)
 
-    def _frame(self, number: int) -> bytes:
+    def _frame(self, number: int) -> bytes | memoryview:
         kept = self._kept.get(number)
         if kept is not None:
             self._kept.move_to_end(number)
@@ -150,7 +150,7 @@ class FrameAccess:
         return data
 
 
-    def _decompressed(self, compressed: bytes, size: int) -> bytes:
+    def _decompressed(self, compressed: bytes, size: int) -> bytes | memoryview:
         """One whole frame, which must decompress to exactly ``size`` bytes.  Up to
         :data:`ALLOCATED_AHEAD` it is decompressed into memory of that size; a larger one
         into memory that grows as its output comes (a hostile index or seek table may declare
@@ -158,26 +158,11 @@ class FrameAccess:
         if size <= ALLOCATED_AHEAD:
             target = np.empty(size, np.uint8)
             decompress_frame_into(self._compressor, memoryview(compressed), target.data)
-            return target.tobytes()
-        decompressor = self._compressor.new_decompressor()
-        pieces = []
-        filled = 0
-        data = compressed
-        while not decompressor.eof:
-            piece = decompressor.decompress(data, min(GROWTH_PIECE, size - filled + 1))
-            data = b""
-            filled += len(piece)
-            if filled > size:
-                raise CorruptFileError(f"it holds more than the {size} bytes listed for it")
-            if not piece and decompressor.needs_input:
-                raise TruncatedFileError("it ends before its end")
-            pieces.append(piece)
-        if filled != size or decompressor.unused_data:
-            raise CorruptFileError(
-                f"it holds {filled} bytes, where {size} are listed for it, and "
-                f"{len(decompressor.unused_data or b'')} bytes follow it"
-            )
-        return b"".join(pieces)
+            return target.data  # (kept as it is: a read copies only the bytes it gives)
+        listed = "its seek table or index entry"
+        return b"".join(
+            streamed_pieces(self._compressor, compressed, size, GROWTH_PIECE, listed)
+        )
 
 
 class Window(io.RawIOBase):

@@ -9,6 +9,8 @@ frame must fill the target exactly, and nothing may follow it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from ..compressor import Compressor
@@ -50,22 +52,41 @@ def decompress_frame_into(compressor: Compressor, frame: memoryview, target: mem
 
 
 def _stream_into(compressor: Compressor, frame: memoryview, target: memoryview) -> None:
-    decompressor = compressor.new_decompressor()
     filled = 0
-    data: memoryview | bytes = frame
-    while not decompressor.eof:
-        chunk = decompressor.decompress(data, len(target) - filled + 1)
-        data = b""
-        if len(chunk) > len(target) - filled:
-            raise CorruptFileError(
-                f"it holds more data than its hint announced ({len(target)} bytes)"
-            )
+    for chunk in streamed_pieces(compressor, frame, len(target)):
         copy_into(target[filled : filled + len(chunk)], chunk)
         filled += len(chunk)
+
+
+def streamed_pieces(
+    compressor: Compressor,
+    frame: memoryview | bytes,
+    size: int,
+    piece: int | None = None,
+    announced_by: str = "its hint",
+) -> Iterator[bytes]:
+    """``frame``, one whole frame, through the codec's streaming decompressor, in pieces (of
+    at most ``piece`` bytes; ``None``: as the codec gives them): it must make exactly ``size``
+    bytes, the size ``announced_by`` announced, and nothing may follow it.  Never asked for more
+    than one byte past ``size``, so what it holds stays bounded by the size, whatever the frame
+    expands to."""
+    decompressor = compressor.new_decompressor()
+    made = 0
+    data: memoryview | bytes = frame
+    while not decompressor.eof:
+        room = size - made + 1
+        chunk = decompressor.decompress(data, room if piece is None else min(piece, room))
+        data = b""
+        if len(chunk) > size - made:
+            raise CorruptFileError(
+                f"it holds more data than {announced_by} announced ({size} bytes)"
+            )
+        made += len(chunk)
         if not chunk and decompressor.needs_input:
             raise TruncatedFileError("it ends before its end")
-    if filled != len(target) or decompressor.unused_data:
+        yield chunk
+    if made != size or decompressor.unused_data:
         raise CorruptFileError(
-            f"it does not match its hint ({filled} of {len(target)} bytes, "
+            f"it does not match {announced_by} ({made} of {size} bytes, "
             f"{len(decompressor.unused_data or b'')} bytes after it)"
         )
