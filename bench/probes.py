@@ -2,17 +2,17 @@
 
 **Codec ceiling** (``python -m bench.probes ceiling``, one fresh process per run): the dataset
 is dumped uncompressed into memory (the bytes a compressed dump without filters hands its
-codec), then compressed frame by frame, on this one thread, by brinery's own compressor objects
-(:meth:`~brinery.Compressor.compress_frame`, frames of the codec's ``framing.frame_size``): the
-codec's single-thread speed on this data, best of two passes.  The ceiling of a dump on ``n``
-cores is that time divided by ``n``: what the dump would take if compressing were all it did,
-perfectly spread over the cores.
+codec), then compressed frame by frame, on this one thread, by the frame compressor a dump's
+thread keeps (:meth:`~brinery.Compressor.new_frame_compressor`, frames of the codec's
+``framing.frame_size``): the codec's single-thread speed on this data, best of two passes. The
+ceiling of a dump on ``n`` cores is that time divided by ``n``: what the dump would take if
+compressing were all it did, perfectly spread over the cores.
 
 The same is measured on the frames a default dump really hands the codec (``*_dumped_*``:
-recorded by wrapping ``compress_frame`` during a one-thread dump), for information: a filter
-changes the codec's work (zstd-3 goes 2.7x faster over byte-shuffled normal floats, lz4 slower
-over delta-coded images, where it finds matches to write), and the filter's own work is in
-neither figure.
+recorded by wrapping ``new_frame_compressor`` during a one-thread dump), for information: a
+filter changes the codec's work (zstd-3 goes 2.7x faster over byte-shuffled normal floats, lz4
+slower over delta-coded images, where it finds matches to write), and the filter's own work is
+in neither figure.
 
 **Import time** (:func:`import_times`, from the orchestrator): fresh interpreters that import
 numpy, then time ``import brinery`` (or ``import joblib``) with ``perf_counter``; another times
@@ -105,21 +105,26 @@ def ceiling(dataset: str, size_mb: float, codecs: list[str]) -> dict[str, Any]:
 
 def _frames_of_dump(value: Any, compressor: Any, level: int) -> list[bytes]:
     """What a dump of ``value`` (default options, one thread) hands ``compressor``, frame by
-    frame: its ``compress_frame`` is wrapped on the instance for the dump."""
+    frame: its ``new_frame_compressor`` is wrapped on the instance for the dump."""
     import brinery
 
     frames: list[bytes] = []
-    original = compressor.compress_frame
+    original = compressor.new_frame_compressor
 
-    def recording(level: int, data: Any) -> Any:
-        frames.append(bytes(data))
-        return original(level, data)
+    def recording(level: int) -> Any:
+        compress = original(level)
 
-    compressor.compress_frame = recording
+        def record(data: Any) -> Any:
+            frames.append(bytes(data))
+            return compress(data)
+
+        return record
+
+    compressor.new_frame_compressor = recording
     try:
         brinery.dump(value, io.BytesIO(), compress=(compressor.name, level), threads=1)
     finally:
-        del compressor.compress_frame  # (the class's own again)
+        del compressor.new_frame_compressor  # (the class's own again)
     if not frames:
         raise RuntimeError(f"{compressor.name} compresses through its own writer: no frames seen")
     return frames
@@ -129,11 +134,10 @@ def _compress_frames(compressor: Any, level: int, frames: list[Any]) -> tuple[fl
     """The best time of :data:`PASSES` compressions of ``frames``, and their compressed size."""
     best = float("inf")
     compressed = 0
+    compress = compressor.new_frame_compressor(level)  # (as a dump's thread keeps it)
     for _ in range(PASSES):
         started = time.perf_counter()
-        compressed = sum(
-            len(part) for data in frames for part in compressor.compress_frame(level, data)
-        )
+        compressed = sum(len(part) for data in frames for part in compress(data))
         best = min(best, time.perf_counter() - started)
     return best, compressed
 

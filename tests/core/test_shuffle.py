@@ -469,7 +469,7 @@ def test_an_element_size_that_is_not_the_arrays_is_damage(
             brinery.load(io.BytesIO(stream), **kwargs)
 
 
-class _StoringCodec:
+class _StoringCodec(brinery.Compressor):
     """A codec whose frames are the data as given, handed back as the very view it was given
     (a third-party codec may do that): what it returns must not be overwritten afterwards."""
 
@@ -500,7 +500,7 @@ def test_a_codec_keeping_the_transformed_view_gets_memory_of_its_own(threads: in
     positions = np.arange(10 << 16)
     data = (positions + positions // (1 << 16)).astype(np.uint8)  # ten frames, all different
     sink = _SlowSink()
-    writer = FrameWriter(sink, _StoringCodec(), 0, threads=threads)  # type: ignore[arg-type]
+    writer = FrameWriter(sink, _StoringCodec(), 0, threads=threads)
     writer.write_transformed(data, negated)
     writer.close()
     stored = sink.getvalue()

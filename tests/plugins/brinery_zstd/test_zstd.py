@@ -271,6 +271,29 @@ def test_the_next_frame_reuses_the_ended_frames_context() -> None:
         _decompress_all(bytes(damaged), 1 << 16, 4099, decompressor.next_frame())
 
 
+def test_the_compressor_hands_an_ended_frames_context_on_and_keeps_one_per_thread() -> None:
+    """Through the interface: ``next_decompressor`` gives an ended frame's context to the next
+    frame (a decompressor that is not brinery-zstd's gets a new one); ``new_frame_compressor``
+    compresses frame after frame with one context, each frame what ``compress_frame`` makes."""
+    compressor = brinery_zstd.ZstdCompressor()
+    rng = np.random.default_rng(4)
+    frames = [rng.integers(0, 9, 300_000, dtype=np.uint8).tobytes(), bytes(200_000), b""]
+    compress = compressor.new_frame_compressor(3)
+    made = [b"".join(compress(frame)) for frame in frames]
+    assert made == [b"".join(compressor.compress_frame(3, frame)) for frame in frames]
+    sizes = [compressor.frame_content_size(memoryview(frame)) for frame in made]
+    assert sizes == [300_000, 200_000, 0]
+    decompressor = compressor.new_decompressor()
+    output, rest, _ = _decompress_all(made[0] + made[1], 1 << 16, 4099, decompressor)
+    assert output == frames[0]
+    following = compressor.next_decompressor(decompressor)
+    assert isinstance(following, brinery_zstd.FrameDecompressor)
+    assert following._context is decompressor._context  # type: ignore[attr-defined]
+    assert _decompress_all(rest, 1 << 16, 4099, following)[:2] == (frames[1], b"")
+    foreign = zstandard.ZstdDecompressor().decompressobj()
+    assert isinstance(compressor.next_decompressor(foreign), brinery_zstd.FrameDecompressor)
+
+
 def test_a_skippable_frame_is_a_frame_without_data() -> None:
     skippable = struct.pack("<II", 0x184D2A5E, 5) + b"12345"
     assert _decompress_all(skippable + b"rest", 100, 3) == (b"", b"rest", 0)

@@ -36,7 +36,6 @@ from __future__ import annotations
 import contextlib
 import io
 from collections import deque
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
@@ -196,12 +195,12 @@ class FrameReader(io.RawIOBase):
         self._frames += 1
         self._frame_start = self._source.position
         self._frame_output_start = self._decompressed
-        # A decompressor whose frame ended may make the next frame's from its own state
-        # (optional, ``next_frame()``): brinery-zstd's keeps its context, and with it the window
-        # buffer as large as a frame that a new context would allocate again for every frame.
+        # The codec may make the next frame's decompressor from the one whose frame ended
+        # (Compressor.next_decompressor: brinery-zstd hands its context on).
         ended, self._ended = self._ended, None
-        renew: Callable[[], StreamDecompressor] | None = getattr(ended, "next_frame", None)
-        return renew() if renew is not None else self._compressor.new_decompressor()
+        if ended is None:
+            return self._compressor.new_decompressor()
+        return self._compressor.next_decompressor(ended)
 
     def _at_frame_boundary(self) -> bool:
         """Settle the frame that just ended; false if nothing follows it."""

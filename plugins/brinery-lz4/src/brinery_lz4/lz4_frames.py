@@ -1,4 +1,4 @@
-"""The LZ4 frame format read in Python, its blocks decoded by ``lz4.block``.
+"""The LZ4 frame format read and written in Python, its blocks decoded and made by ``lz4.block``.
 
 python-lz4's frame API verifies the content checksum slowly: 32 brinery frames of 4 MiB
 (nearly incompressible) took 0.08-0.19 s with ``decompress_chunk`` and 0.085 s streamed, 0.012 s
@@ -16,6 +16,14 @@ C.Size, C.Checksum, reserved, DictID), BD (block maximum 4-7); optional 8-byte c
 block, optionally a block checksum) up to a zero EndMark; optionally the content checksum.
 Skippable frames (magic 0x184D2A50-5F) are skipped, as liblz4 does (a damaged brinery hint is
 one).  A dictionary id is refused: brinery never writes one and knows no dictionary.
+
+Written here too (:func:`encode_frame`), for the same reason: ``lz4.frame.compress`` at the
+fast levels made 1,000-1,270 MiB/s of brinery's streams (64 KiB linked blocks, the content
+hashed incrementally), where independent 1 MiB blocks from ``lz4.block.compress`` and a
+one-call XXH32 make 2,700 (pickled records) to 5,600 MiB/s (normal floats), 1.5x on images,
+the sizes the same (within 0.1%).  Only at the fast levels: the high-compression levels spend
+their time matching, at the same speed either way, and python-lz4's linked blocks came out
+0.5% smaller on images there.
 
 Strict where liblz4 is strict, no stricter: a block may make fewer bytes than the maximum (a
 flushed block does, and liblz4 accepts it), but never more than the header's maximum or the
@@ -39,6 +47,13 @@ _SKIPPABLE_MASK, _SKIPPABLE = 0xFFFFFFF0, 0x184D2A50
 WINDOW = 64 << 10
 _BLOCK_MAX = {4: 64 << 10, 5: 256 << 10, 6: 1 << 20, 7: 4 << 20}
 _STORED = 0x80000000
+#: What :func:`encode_frame` writes: blocks of at most 1 MiB (block maximum id 6), independent
+#: (as fast as 4 MiB ones and as small, within 0.01%; a streamed frame is decoded a block at a
+#: time, so its reader holds less).
+WRITTEN_BLOCK_ID = 6
+#: FLG: version 01, independent blocks, content checksum (content size added when not empty).
+_WRITTEN_FLAGS = 0x40 | 0x20 | 0x04
+_CONTENT_SIZE_FLAG = 0x08
 #: Larger copies go through numpy, which releases the GIL while copying.
 _GIL_FREE_COPY = 1 << 16
 #: The fixed-size items of a frame, read whole: magic, FLG and BD (with the magic), sizes.
@@ -60,6 +75,31 @@ class Header(NamedTuple):
 
 def _u32(data: Any, at: int = 0) -> int:
     return int.from_bytes(data[at : at + 4], "little")
+
+
+def encode_frame(data: Any) -> tuple[bytes, ...]:
+    """``data`` as one LZ4 frame made at the fast level (``lz4.frame``'s levels 0-2), in parts
+    (joined, they would be copied once more): the header, each block's size and bytes, and the
+    end mark with the content checksum.  The content size is recorded, unless it is 0 (as
+    liblz4 does); a block that does not shrink is stored as it is."""
+    with memoryview(data) as given, given.cast("B") as view:
+        size = len(view)
+        flags = _WRITTEN_FLAGS | (_CONTENT_SIZE_FLAG if size else 0)
+        descriptor = bytes((flags, WRITTEN_BLOCK_ID << 4))
+        if size:
+            descriptor += size.to_bytes(8, "little")
+        header_checksum = (xxhash.xxh32_intdigest(descriptor) >> 8) & 0xFF
+        parts = [MAGIC.to_bytes(4, "little") + descriptor + bytes((header_checksum,))]
+        block_max = _BLOCK_MAX[WRITTEN_BLOCK_ID]
+        for start in range(0, size, block_max):
+            with view[start : start + block_max] as piece:
+                block = lz4.block.compress(piece, store_size=False)
+                if len(block) < len(piece):
+                    parts += (len(block).to_bytes(4, "little"), block)
+                else:
+                    parts += ((len(piece) | _STORED).to_bytes(4, "little"), bytes(piece))
+        parts.append(bytes(4) + xxhash.xxh32_intdigest(view).to_bytes(4, "little"))
+    return tuple(parts)
 
 
 def header_length(start: Any) -> int:

@@ -7,7 +7,7 @@ stop at the first frame's end, and return short data for a truncated file).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import zstandard
 
@@ -34,11 +34,20 @@ class ZstdCompressor(brinery.Compressor):
     def new_decompressor(self) -> brinery.StreamDecompressor:
         return FrameDecompressor()
 
+    def next_decompressor(self, ended: brinery.StreamDecompressor) -> brinery.StreamDecompressor:
+        # The context, and its window buffer, go on to the next frame.
+        return ended.next_frame() if isinstance(ended, FrameDecompressor) else FrameDecompressor()
+
     # One call per frame: zstandard's streaming objects take the GIL back every 128 KiB.
 
     def compress_frame(self, level: int, data: bytes | memoryview) -> Sequence[bytes]:
         # The one-call form also records the frame's size in its header.
         return (zstandard.ZstdCompressor(level=level, write_checksum=True).compress(data),)
+
+    def new_frame_compressor(self, level: int) -> Callable[[bytes | memoryview], Sequence[bytes]]:
+        # One context per compression thread for the whole dump (see the interface).
+        compress = zstandard.ZstdCompressor(level=level, write_checksum=True).compress
+        return lambda data: (compress(data),)
 
     def frame_content_size(self, frame: memoryview) -> int | None:
         size = zstandard.frame_content_size(frame)
