@@ -34,17 +34,27 @@ def _pieces(count: int) -> list[bytes]:
     return [f"{number:07d}".encode() * (PIECE // 7) for number in range(count)]
 
 
-class _Recording(brinery.Compressor):
-    """zlib frames; records the buffer behind each frame it was given, and which thread made
-    and used each frame compressor.  ``hand_back_views``: return the frame as the very view
-    given (a third-party codec may), instead of new bytes."""
+class _Zlib(brinery.Compressor):
+    """zlib frames of 64 KiB (never registered)."""
 
-    name = "recording"
+    name = "zlib64k"
     magic = b"\x78\x5e"
     levels = range(10)
     default_level = 1
     errors = (zlib.error,)
     framing = Framing(frame_size=FRAME)
+
+    def new_compressor(self, level: int) -> Any:
+        return zlib.compressobj(level)
+
+    def new_decompressor(self) -> Any:
+        return ZlibStyleDecompressor(15)
+
+
+class _Recording(_Zlib):
+    """Records the buffer behind each frame it was given, and which thread made and used each
+    frame compressor.  ``hand_back_views``: return the frame as the very view given (a
+    third-party codec may), instead of new bytes."""
 
     def __init__(self, hand_back_views: bool = False) -> None:
         self.hand_back_views = hand_back_views
@@ -53,12 +63,6 @@ class _Recording(brinery.Compressor):
         self.misused = 0  # calls from a thread other than the compressor's own
         self.frames = 0
         self._lock = threading.Lock()
-
-    def new_compressor(self, level: int) -> Any:
-        return zlib.compressobj(level)
-
-    def new_decompressor(self) -> Any:
-        return ZlibStyleDecompressor(15)
 
     def new_frame_compressor(self, level: int) -> Callable[[Any], Sequence[bytes]]:
         owner = threading.get_ident()
@@ -154,25 +158,16 @@ def test_a_codec_with_only_compress_frame_compresses_as_before() -> None:
     assert compressor.calls == 16
 
 
-class _HandingOn(brinery.Compressor):
-    """zlib frames read by streaming; records what ``next_decompressor`` was given."""
-
-    name = "handingon"
-    magic = b"\x78\x5e"
-    levels = range(10)
-    default_level = 1
-    errors = (zlib.error,)
-    framing = Framing(frame_size=FRAME)
+class _HandingOn(_Zlib):
+    """Read by streaming; records the decompressors made and what ``next_decompressor`` was
+    given."""
 
     def __init__(self) -> None:
         self.made: list[Any] = []
         self.handed: list[tuple[Any, bool]] = []  # (the ended decompressor, whether it ended)
 
-    def new_compressor(self, level: int) -> Any:
-        return zlib.compressobj(level)
-
     def new_decompressor(self) -> Any:
-        decompressor = ZlibStyleDecompressor(15)
+        decompressor = super().new_decompressor()
         self.made.append(decompressor)
         return decompressor
 
