@@ -667,6 +667,19 @@ class CodecContract:
     def test_many_frames_do_not_depend_on_threads(self, big: BigFiles) -> None:
         assert big.files[1] == big.files[2]
 
+    def test_a_kept_frame_compressor_makes_every_frame_as_compress_frame_does(self) -> None:
+        """``Compressor.new_frame_compressor``: a compression thread keeps one for a whole
+        dump, so it must carry nothing from one frame to the next: frame after frame (large,
+        empty, small, the same again), it makes what ``compress_frame`` makes of each alone."""
+        compressor = self.codec.compressor
+        level = self.codec.default
+        stream = self.stream_of(framed_sample())
+        pieces = [stream, b"", stream[:1000], stream[1000:], stream]
+        kept = compressor.new_frame_compressor(level)
+        made = [b"".join(kept(piece)) for piece in pieces]
+        alone = [b"".join(compressor.compress_frame(level, piece)) for piece in pieces]
+        assert made == alone
+
     @pytest.mark.parametrize("threads", [1, 2, None])
     def test_many_frames_load_back(self, threads: int | None, big: BigFiles) -> None:
         source = io.BytesIO(big.files[2])
