@@ -460,3 +460,78 @@ def test_the_plugin_writes_its_own_frames_at_the_fast_levels_only(level: int) ->
     assert (header.block_max, header.linked) == ((1 << 20, False) if fast else (64 << 10, True))
     assert header.content_size == len(data)
     assert (frame == b"".join(encode_frame(data))) is fast
+
+
+# -- streamed frames hashed in one call ------------------------------------------------------
+
+HELD = lz4_frames.HELD_CONTENT_MAX
+
+
+@pytest.mark.parametrize(
+    ("size", "gathered"),
+    [(1, True), (300_000, True), (HELD, True), (HELD + 1, False)],
+)
+def test_a_streamed_frame_up_to_4_mib_is_hashed_in_one_call_and_checked(
+    size: int, gathered: bool
+) -> None:
+    """A frame recording a content size of at most 4 MiB gathers its output, as blocks are
+    decoded, and hashes it at its end; a larger one is hashed as it goes.  Either way a wrong
+    content checksum is refused and a right one gives the exact content."""
+    data = content(size, seed=size)
+    frame = b"".join(encode_frame(data))
+    output, decompressor, _ = stream(frame, 65536 + 7, 100_000)
+    assert output == data
+    assert decompressor._gathering is gathered
+    assert (decompressor._gathered is not None) is gathered
+    damaged = bytearray(frame)
+    damaged[-1] ^= 0x01
+    with pytest.raises(Lz4FrameError, match="content checksum does not match"):
+        stream(bytes(damaged), 65536 + 7, 100_000)
+
+
+def test_a_frame_without_its_size_or_checksum_gathers_nothing() -> None:
+    data = content(300_000, seed=8)
+    for layout in ((5, False, False, False, True), (5, False, False, True, False)):
+        output, decompressor, _ = stream(compress(data, layout), 4099, 65536)
+        assert output == data
+        assert not decompressor._gathering
+        assert decompressor._gathered is None
+
+
+def test_the_gathering_buffer_goes_on_to_the_next_frame() -> None:
+    """Frame after frame (larger, smaller, one whose output is not gathered), one buffer, each
+    frame's content exact and each checksum checked against its own content."""
+    sizes = [200_000, 1_500_000, 5_000, HELD + 10, 700_000]
+    frames = [(content(size, seed=size), b"".join(encode_frame(content(size, seed=size))))
+              for size in sizes]  # fmt: skip
+    decompressor = FrameDecompressor()
+    buffers = []
+    for number, (data, frame) in enumerate(frames):
+        if number:
+            decompressor = decompressor.next_frame()
+        streamed = decompress_in_pieces(decompressor, frame, 4099, 65536)
+        assert (streamed.output, streamed.left) == (data, b"")
+        buffers.append(decompressor._gathered)
+    assert buffers[1] is buffers[2] is buffers[3] is buffers[4]
+    assert len(buffers[4]) == 1_500_000
+    with pytest.raises(ValueError, match="has not ended"):
+        FrameDecompressor().next_frame()
+    # The buffer holds the frame before's bytes: a damaged frame is still refused.
+    damaged = bytearray(frames[0][1])
+    damaged[-1] ^= 0x01
+    with pytest.raises(Lz4FrameError, match="content checksum does not match"):
+        decompress_in_pieces(decompressor.next_frame(), bytes(damaged), 4099, 65536)
+
+
+def test_the_compressor_hands_the_buffer_on_to_the_next_frame() -> None:
+    import brinery_lz4
+
+    compressor = brinery_lz4.Lz4Compressor()
+    ended = compressor.new_decompressor()
+    frame = b"".join(encode_frame(DATA))
+    assert decompress_in_pieces(ended, frame, 4099, 65536).output == DATA
+    following = compressor.next_decompressor(ended)
+    assert isinstance(following, FrameDecompressor)
+    assert following._gathered is ended._gathered is not None  # type: ignore[attr-defined]
+    foreign = lz4_frame.LZ4FrameDecompressor()
+    assert isinstance(compressor.next_decompressor(foreign), FrameDecompressor)
